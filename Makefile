@@ -1,0 +1,31 @@
+# nerfedit: `make demo` and `make test` do everything on a fresh Debian machine.
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+CUDA    ?= 0
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+ifeq ($(CUDA),1)
+  # The CUDA build uses the LibTorch inside a PyTorch install.
+  CMAKE_FLAGS += -DCMAKE_PREFIX_PATH=$(shell python3 -c 'import torch;print(torch.utils.cmake_prefix_path)') -DNERFEDIT_CUDA=ON
+endif
+
+.PHONY: all setup configure build test demo clean bench
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+configure: setup
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || (cat $(BUILD).configure.log; exit 1)
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure --timeout 1500
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD).configure.log demo

@@ -1,0 +1,21 @@
+// Process-wide runtime set-up: torch thread count and device choice.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace nerfedit {
+
+// Sets torch's intra-op threads to the machine's cores (or NERFEDIT_THREADS) once; returns the count.
+int ConfigureThreads();
+
+// "cpu", "cuda" or "auto" (cuda when available). Throws for cuda on a build/machine without it.
+c10::Device ParseDevice(const std::string& name);
+
+// Seconds since an arbitrary epoch (steady clock).
+double NowSeconds();
+
+// Peak resident memory of this process in MB (VmHWM).
+double PeakMemoryMb();
+
+}  // namespace nerfedit
