@@ -6,8 +6,8 @@ packages=(
   libtorch-dev            # LibTorch 1.13 (CPU); a CUDA build uses the LibTorch inside a PyTorch install instead
   libopenblas-dev         # fast BLAS for LibTorch: without it matmuls are several times slower
   libgoogle-perftools-dev # tcmalloc_minimal: LibTorch's many small allocations are 5-30x slower without it
-  nlohmann-json3-dev libstb-dev libcpp-httplib-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libstb-dev libcpp-httplib-dev libcli11-dev chromium  # chromium: headless browser test of the viewer
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
 )
 [ "${NERFEDIT_EXTRA_PACKAGES:-}" ] && packages+=(${NERFEDIT_EXTRA_PACKAGES})
 missing=()

@@ -1,0 +1,21 @@
+# Shared by the bench scripts: build once, locate the shared data, parse `summary:` lines.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${BUILD:-$ROOT/build}"
+NERFEDIT="$BUILD/src/app/nerfedit"
+SHARED_DATA="${NERFEDIT_SHARED_DATA:-$ROOT/../shared/data}"
+
+build_nerfedit() {
+  make -C "$ROOT" build BUILD="$BUILD" >&2
+}
+
+# summary_value FILE KEY: the value of KEY in the last `summary:` line of FILE.
+summary_value() {
+  grep '^summary:' "$1" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# Prints the held-out PSNR curve of a run (curve.json) as "train_s psnr" lines.
+print_curve() {
+  grep -o '"psnr": [0-9.]*\|"train_s": [0-9.e+-]*' "$1/curve.json" | paste - - | \
+    awk '{printf "  curve %s t=%.1fs psnr=%.2f dB\n", NR, $4, $2}'
+}

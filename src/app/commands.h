@@ -1,0 +1,15 @@
+// Subcommands of the nerfedit binary. Each parses its own flags (argv[0] is the command name), checks them,
+// builds what it needs and runs; errors are thrown as nerfedit::Error and printed by main.
+#pragma once
+
+namespace nerfedit {
+
+int RunScene(int argc, char** argv);
+int RunTrain(int argc, char** argv);
+int RunRender(int argc, char** argv);
+int RunEval(int argc, char** argv);
+int RunReport(int argc, char** argv);
+int RunClip(int argc, char** argv);   // app/clip_command.cc
+int RunServe(int argc, char** argv);  // app/viewer/serve_command.cc
+
+}  // namespace nerfedit

@@ -1,0 +1,264 @@
+// `scene`, `train`, `render` and `eval`: the nerf pipeline's commands.
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "app/cli_util.h"
+#include "app/commands.h"
+#include "data/image_io.h"
+#include "data/procedural_scene.h"
+#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/nerf/nerf_eval.h"
+#include "methods/nerf/nerf_trainer.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/json_reader.h"
+#include "util/progress_bar.h"
+#include "util/runtime.h"
+
+namespace nerfedit {
+
+namespace fs = std::filesystem;
+
+int RunScene(int argc, char** argv) {
+  CLI::App app{"Make the built-in procedural scene: a textured ground and named objects ray-traced from N cameras "
+               "on a hemisphere, written as transforms.json + images + exact depth (.npy) and labels (.png)."};
+  app.name("nerfedit scene");
+  std::string action, out, scene_file;
+  ProceduralDatasetOptions options;
+  int views = options.num_views(), width = options.width(), height = options.height(), seed = options.seed();
+  app.add_option("action", action, "what to do: make")->required()->check(CLI::IsMember({"make"}));
+  app.add_option("--out", out, "output folder (must not exist)")->required();
+  app.add_option("--views", views, "number of cameras")->check(CLI::PositiveNumber);
+  app.add_option("--width", width, "image width")->check(CLI::PositiveNumber);
+  app.add_option("--height", height, "image height")->check(CLI::PositiveNumber);
+  app.add_option("--seed", seed, "camera placement seed");
+  app.add_option("--scene", scene_file, "scene description JSON (default: the built-in five-object scene)");
+  if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
+  ProceduralScene scene = scene_file.empty() ? DefaultScene() : ProceduralScene::FromJson(ReadJsonFile(scene_file));
+  const double start = NowSeconds();
+  WriteProceduralDataset(scene, options.num_views(views).width(width).height(height).seed(seed), out);
+  std::printf("wrote %d views of %dx%d to %s in %.1f s\n", views, width, height, out.c_str(), NowSeconds() - start);
+  return 0;
+}
+
+int RunTrain(int argc, char** argv) {
+  CLI::App app{"Reconstruct a scene from posed images (transforms.json: Blender / nerfstudio / instant-ngp)."};
+  app.name("nerfedit train");
+  std::string data, out, config_file, field = "hash_grid", sampler, device, resume;
+  int64_t steps = 0, batch = 0, eval_every = -1, grid_resolution = 0;
+  double time_budget = -1, lr = 0, step_size = 0;
+  int downscale = 0, test_every = -1;
+  bool quiet = false;
+  app.add_option("--data", data, "transforms.json or a folder holding one");
+  app.add_option("--out", out, "run folder to create (config, checkpoints, eval)");
+  app.add_option("--resume", resume, "continue the run in this folder from its checkpoint");
+  app.add_option("--config", config_file, "JSON config (keys of NerfConfig; unknown keys are errors)");
+  app.add_option("--field", field, "hash_grid (Instant-NGP) or mlp (original NeRF)")->check(CLI::IsMember({"hash_grid", "mlp"}));
+  app.add_option("--sampler", sampler, "occupancy | stratified | hierarchical");
+  app.add_option("--steps", steps, "training steps");
+  app.add_option("--time-budget", time_budget, "stop after this many seconds of training (0 = none)");
+  app.add_option("--batch-rays", batch, "rays per step");
+  app.add_option("--lr", lr, "learning rate");
+  app.add_option("--step-size", step_size, "ray-marching step (occupancy sampler; 0 = auto)");
+  app.add_option("--grid-resolution", grid_resolution, "occupancy grid resolution");
+  app.add_option("--downscale", downscale, "downscale images by this factor");
+  app.add_option("--test-every", test_every, "hold out frames whose index is a multiple of this (0 = none)");
+  app.add_option("--eval-every", eval_every, "steps between held-out evaluations (0 = end only)");
+  app.add_option("--device", device, "cpu | cuda | auto");
+  app.add_flag("--quiet", quiet, "no progress bar");
+  if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
+
+  nlohmann::json overrides = nlohmann::json::object();
+  if (!data.empty()) overrides["data"] = data;
+  if (!sampler.empty()) overrides["sampler"] = sampler;
+  if (steps > 0) overrides["steps"] = steps;
+  if (time_budget >= 0) overrides["time_budget_s"] = time_budget;
+  if (batch > 0) overrides["batch_rays"] = batch;
+  if (lr > 0) overrides["lr"] = lr;
+  if (step_size > 0) overrides["step_size"] = step_size;
+  if (grid_resolution > 0) overrides["grid_resolution"] = grid_resolution;
+  if (downscale > 0) overrides["downscale"] = downscale;
+  if (test_every >= 0) overrides["test_every"] = test_every;
+  if (eval_every >= 0) overrides["eval_every"] = eval_every;
+  if (!device.empty()) overrides["device"] = device;
+
+  std::unique_ptr<NerfTrainer> trainer;
+  std::string run_dir;
+  if (!resume.empty()) {
+    NE_CHECK(out.empty() || out == resume, "--resume continues a run in place: drop --out (or give the same folder)");
+    run_dir = resume;
+    trainer = NerfTrainer::Resume(resume, overrides, {quiet, true});
+    std::fprintf(stderr, "resuming %s at step %lld\n", resume.c_str(), static_cast<long long>(trainer->progress().step));
+  } else {
+    NE_CHECK(!out.empty(), "--out RUN is required (the run folder to create)");
+    NE_CHECK(!data.empty() || !config_file.empty(), "--data DIR is required");
+    nlohmann::json merged = NerfConfig::ForField(field).ToJson();
+    if (!config_file.empty()) {
+      for (auto& [k, v] : ReadJsonFile(config_file).items()) merged[k] = v;
+    }
+    for (auto& [k, v] : overrides.items()) merged[k] = v;
+    NerfConfig config = NerfConfig::FromJson(merged, config_file.empty() ? "command line" : config_file);
+    run_dir = out;
+    const double t0 = NowSeconds();
+    trainer = std::make_unique<NerfTrainer>(config, out, TrainerOptions{quiet, true});
+    std::fprintf(stderr, "loaded %lld training and %lld held-out views (%lldx%lld) in %.1f s; field %s, %d threads\n",
+                 static_cast<long long>(trainer->train_set().size()), static_cast<long long>(trainer->test_set().size()),
+                 static_cast<long long>(trainer->train_set().width()), static_cast<long long>(trainer->train_set().height()),
+                 NowSeconds() - t0, config.field.c_str(), ConfigureThreads());
+  }
+  EvalResult result = trainer->Train();
+  const auto& p = trainer->progress();
+  std::printf("trained %lld steps in %.1f s; held-out PSNR %.2f dB, SSIM %.4f", static_cast<long long>(p.step),
+              p.train_seconds, result.psnr, result.ssim);
+  if (result.depth_mae >= 0) std::printf(", depth MAE %.4f", result.depth_mae);
+  std::printf("\nrun: %s (render with `nerfedit render %s --out DIR`)\n", run_dir.c_str(), run_dir.c_str());
+  // One machine-readable line (benchmarks read it) and the same figures in RUN/train.json.
+  nlohmann::json summary = {{"psnr_db", result.psnr}, {"ssim", result.ssim}, {"train_s", p.train_seconds},
+                            {"steps", p.step}, {"peak_mb", PeakMemoryMb()}};
+  if (result.depth_mae >= 0) summary["depth_mae"] = result.depth_mae;
+  WriteTextAtomically(run_dir + "/train.json", summary.dump(1));
+  std::printf("summary:");
+  for (auto& [k, v] : summary.items()) std::printf(" %s=%s", k.c_str(), v.dump().c_str());
+  std::printf("\n");
+  return 0;
+}
+
+namespace {
+
+// Cameras on a circle around the scene centre at the training cameras' mean distance and elevation.
+std::vector<Camera> OrbitCameras(const std::vector<Camera>& training, const at::Tensor& aabb, int frames, int64_t width,
+                                 int64_t height) {
+  NE_CHECK(!training.empty(), "the run has no training cameras to derive an orbit from");
+  auto center = (aabb[0] + aabb[1]) * 0.5f;
+  at::Tensor up = at::zeros({3});
+  double radius = 0, height_above = 0;
+  for (const auto& c : training) {
+    up += c.world_from_cam.index({at::indexing::Slice(0, 3), 1});
+  }
+  up = up / up.norm();
+  for (const auto& c : training) {
+    auto offset = c.Center() - center;
+    height_above += (offset * up).sum().item<double>() / training.size();
+    radius += (offset - (offset * up).sum() * up).norm().item<double>() / training.size();
+  }
+  // Two horizontal axes perpendicular to up.
+  auto helper = std::abs(up[0].item<float>()) < 0.9f ? at::tensor({1.f, 0.f, 0.f}) : at::tensor({0.f, 1.f, 0.f});
+  auto a = at::cross(up, helper, 0);
+  a = a / a.norm();
+  auto b = at::cross(up, a, 0);
+  const double fov = 2 * std::atan(0.5 * training[0].width / training[0].fx);
+  std::vector<Camera> cameras;
+  for (int i = 0; i < frames; ++i) {
+    const double angle = 2 * M_PI * i / frames;
+    auto eye = center + radius * (std::cos(angle) * a + std::sin(angle) * b) + height_above * up;
+    auto e = eye.contiguous();
+    auto c = center.contiguous();
+    auto u = up.contiguous();
+    cameras.push_back(Camera::LookAt({e[0].item<float>(), e[1].item<float>(), e[2].item<float>()},
+                                     {c[0].item<float>(), c[1].item<float>(), c[2].item<float>()},
+                                     {u[0].item<float>(), u[1].item<float>(), u[2].item<float>()}, width, height, fov));
+  }
+  return cameras;
+}
+
+void SaveView(const RenderedView& view, const std::string& stem, bool depth, bool opacity, const at::Tensor& aabb) {
+  SaveImage(stem + ".png", view.rgb);
+  const double far = (aabb[1] - aabb[0]).norm().item<double>() * 2;
+  if (depth) SaveImage(stem + "_depth.png", DepthToImage(view.depth / view.opacity.clamp_min(1e-6f), 0.0, far));
+  if (opacity) SaveImage(stem + "_opacity.png", view.opacity.unsqueeze(-1).expand({-1, -1, 3}).contiguous());
+}
+
+}  // namespace
+
+int RunRender(int argc, char** argv) {
+  CLI::App app{"Render a trained run: chosen training views and/or an orbit path, as PNG frames with optional depth "
+               "and opacity maps."};
+  app.name("nerfedit render");
+  std::string run, out, views, device = "auto";
+  int orbit = 0;
+  int64_t width = 0, height = 0;
+  bool depth = false, opacity = false;
+  app.add_option("run", run, "run folder")->required();
+  app.add_option("--out", out, "output folder")->required();
+  app.add_option("--views", views, "training view indices to render, e.g. 0,5,9 (or \"all\")");
+  app.add_option("--orbit", orbit, "frames of an orbit around the scene");
+  app.add_option("--width", width, "orbit frame width (default: training width)");
+  app.add_option("--height", height, "orbit frame height (default: training height)");
+  app.add_flag("--depth", depth, "also write depth maps");
+  app.add_flag("--opacity", opacity, "also write opacity maps");
+  app.add_option("--device", device, "cpu | cuda | auto");
+  if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
+  NE_CHECK(!views.empty() || orbit > 0, "nothing to render: give --views and/or --orbit N");
+  auto model = LoadNerfRun(run, device);
+  const auto cameras = model->TrainingCameras();
+  std::vector<std::pair<std::string, Camera>> jobs;
+  if (!views.empty()) {
+    std::vector<int64_t> indices;
+    if (views == "all") {
+      for (int64_t i = 0; i < static_cast<int64_t>(cameras.size()); ++i) indices.push_back(i);
+    } else {
+      indices = ParseIndexList(views, "--views");
+    }
+    for (int64_t i : indices) {
+      NE_CHECK(i >= 0 && i < static_cast<int64_t>(cameras.size()), "--views: index ", i, " is out of range (the run has ",
+               cameras.size(), " training views)");
+      jobs.emplace_back("view_" + std::to_string(i), cameras[i]);
+    }
+  }
+  if (orbit > 0) {
+    const int64_t w = width > 0 ? width : cameras.at(0).width, h = height > 0 ? height : cameras.at(0).height;
+    auto path = OrbitCameras(cameras, model->Aabb(), orbit, w, h);
+    for (int i = 0; i < orbit; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "orbit_%03d", i);
+      jobs.emplace_back(name, path[i]);
+    }
+  }
+  fs::create_directories(out);
+  ProgressBar bar("render", static_cast<int64_t>(jobs.size()));
+  const double start = NowSeconds();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    SaveView(model->Render(jobs[i].second), out + "/" + jobs[i].first, depth, opacity, model->Aabb());
+    bar.Update(static_cast<int64_t>(i + 1));
+  }
+  bar.Finish();
+  std::printf("rendered %zu frames to %s (%.2f s per frame)\n", jobs.size(), out.c_str(),
+              (NowSeconds() - start) / std::max<size_t>(jobs.size(), 1));
+  return 0;
+}
+
+int RunEval(int argc, char** argv) {
+  CLI::App app{"Evaluate a run on its held-out views (or another dataset): PSNR, SSIM, depth MAE when exact depth "
+               "is known. Prints JSON."};
+  app.name("nerfedit eval");
+  std::string run, data, out, images, device = "auto";
+  app.add_option("run", run, "run folder")->required();
+  app.add_option("--data", data, "dataset to evaluate on (default: the run's own held-out views)");
+  app.add_option("--out", out, "also write the JSON here");
+  app.add_option("--images", images, "write renders, ground truth and depth here");
+  app.add_option("--device", device, "cpu | cuda | auto");
+  if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
+  RunInfo info = ReadRunInfo(run);
+  auto model = LoadNerfRun(run, device);
+  const NerfConfig& config = info.config;
+  Dataset all = LoadTransformsDataset(data.empty() ? config.data : data,
+                                      DatasetOptions().downscale(config.downscale).background(config.background));
+  Dataset train, test;
+  if (data.empty() && config.test_every > 0) {
+    SplitEveryNth(all, config.test_every, &train, &test);
+  } else {
+    test = all;
+  }
+  NE_CHECK(test.size() > 0, "no views to evaluate");
+  EvalOptions options;
+  options.image_dir = images;
+  EvalResult result = EvaluateViews(*model, test, options);
+  const std::string text = result.ToJson().dump(1);
+  if (!out.empty()) WriteTextAtomically(out, text);
+  std::printf("%s\n", text.c_str());
+  return 0;
+}
+
+}  // namespace nerfedit

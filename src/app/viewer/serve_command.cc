@@ -1,0 +1,67 @@
+#include "app/viewer/serve_command.h"
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "app/viewer/viewer_server.h"
+#include "methods/nerf/nerf_run.h"
+#include "util/error.h"
+#include "util/runtime.h"
+
+namespace nerfedit {
+
+int RunServe(int argc, char** argv) {
+  CLI::App app{"Serve the web viewer for a trained run: orbit it in a browser, pick training cameras, view depth.",
+               "nerfedit serve"};
+  std::string run_dir, device = "auto";
+  ViewerOptions options;
+  std::string host = options.host(), static_dir = NERFEDIT_VIEWER_STATIC_DIR;
+  int port = options.port(), max_clients = options.max_clients();
+  int64_t max_pixels = options.max_pixels();
+  app.add_option("run", run_dir, "run folder written by `nerfedit train`")->required()->check(CLI::ExistingDirectory);
+  app.add_option("--port", port, "TCP port (0 picks a free one)")->check(CLI::Range(0, 65535));
+  app.add_option("--host", host, "address to bind; 0.0.0.0 exposes the viewer to the network");
+  app.add_option("--device", device, "cpu, cuda or auto");
+  app.add_option("--static-dir", static_dir, "folder holding the viewer page")->check(CLI::ExistingDirectory);
+  app.add_option("--max-pixels", max_pixels, "largest width*height one request may ask for")->check(CLI::PositiveNumber);
+  app.add_option("--max-clients", max_clients, "browser tabs served at once")->check(CLI::PositiveNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    ConfigureThreads();
+    std::shared_ptr<Renderable> scene = LoadRenderableRun(run_dir, device);
+    std::string run_name = std::filesystem::path(run_dir).lexically_normal().filename().string();
+    if (run_name.empty()) run_name = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
+
+    // Block the stop signals before any server thread exists, so only sigwait below receives them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    ViewerServer server(scene, run_name,
+                        options.host(host).port(port).static_dir(static_dir).max_pixels(max_pixels).max_clients(max_clients));
+    server.Start();
+    std::cout << "nerfedit viewer: run " << run_name << " at http://" << host << ":" << server.port()
+              << "/  (Ctrl-C stops)" << std::endl;
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    std::cout << "nerfedit viewer: stopping" << std::endl;
+    server.Stop();
+  } catch (const Error& e) {
+    std::cerr << "nerfedit serve: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace nerfedit

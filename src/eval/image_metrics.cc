@@ -1,0 +1,55 @@
+#include "eval/image_metrics.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace nerfedit {
+
+namespace {
+void CheckPair(const at::Tensor& a, const at::Tensor& b, const char* what) {
+  NE_CHECK(a.sizes() == b.sizes(), what, ": image is ", a.sizes(), " but reference is ", b.sizes());
+  NE_CHECK(a.dim() == 3, what, ": expected [H,W,C] images, got ", a.sizes());
+}
+}  // namespace
+
+double Psnr(const at::Tensor& image, const at::Tensor& reference) {
+  CheckPair(image, reference, "PSNR");
+  const double mse = (image.to(at::kDouble) - reference.to(at::kDouble)).pow(2).mean().item<double>();
+  return -10.0 * std::log10(std::max(mse, 1e-12));
+}
+
+double Ssim(const at::Tensor& image, const at::Tensor& reference) {
+  CheckPair(image, reference, "SSIM");
+  const int64_t size = 11;
+  const double sigma = 1.5, c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
+  auto coords = at::arange(size, at::kDouble) - (size - 1) / 2.0;
+  auto g = at::exp(-coords.pow(2) / (2 * sigma * sigma));
+  g = g / g.sum();
+  auto window = (g.unsqueeze(1) * g.unsqueeze(0)).view({1, 1, size, size});
+  const int64_t channels = image.size(2);
+  window = window.expand({channels, 1, size, size}).contiguous();
+  auto x = image.to(at::kDouble).permute({2, 0, 1}).unsqueeze(0);
+  auto y = reference.to(at::kDouble).permute({2, 0, 1}).unsqueeze(0);
+  NE_CHECK(x.size(2) >= size && x.size(3) >= size, "SSIM needs images of at least 11x11, got ", image.sizes());
+  auto blur = [&](const at::Tensor& t) { return at::conv2d(t, window, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, channels); };
+  auto mu_x = blur(x), mu_y = blur(y);
+  auto sxx = blur(x * x) - mu_x * mu_x;
+  auto syy = blur(y * y) - mu_y * mu_y;
+  auto sxy = blur(x * y) - mu_x * mu_y;
+  auto ssim_map = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2));
+  return ssim_map.mean().item<double>();
+}
+
+double MaskedMae(const at::Tensor& value, const at::Tensor& reference, const at::Tensor& mask) {
+  NE_CHECK(value.sizes() == reference.sizes() && mask.sizes() == value.sizes(), "MAE: shapes differ: ",
+           value.sizes(), " ", reference.sizes(), " ", mask.sizes());
+  auto m = mask.to(at::kBool);
+  const int64_t n = m.sum().item<int64_t>();
+  if (n == 0) return 0.0;
+  return (value.to(at::kDouble) - reference.to(at::kDouble)).abs().masked_select(m).mean().item<double>();
+}
+
+}  // namespace nerfedit

@@ -1,0 +1,17 @@
+// Image quality metrics on [H,W,3] f32 images in [0,1].
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace nerfedit {
+
+// Peak signal-to-noise ratio in dB for signals in [0,1]: -10 log10(MSE).
+double Psnr(const at::Tensor& image, const at::Tensor& reference);
+
+// Structural similarity (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, data range 1,
+// computed per channel on the valid (un-padded) region and averaged — the convention of skimage/NeRF evaluations.
+double Ssim(const at::Tensor& image, const at::Tensor& reference);
+
+// Mean absolute error over the pixels where mask [H,W] is true.
+double MaskedMae(const at::Tensor& value, const at::Tensor& reference, const at::Tensor& mask);
+
+}  // namespace nerfedit

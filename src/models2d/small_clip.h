@@ -1,0 +1,70 @@
+// A small CLIP that nerfedit trains itself (`nerfedit clip train`): a ViT and a text transformer learned
+// contrastively (Radford 2021) on procedural image–caption pairs, saved in the Hugging Face CLIP layout so every
+// pipeline loads it like any other CLIP.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <string>
+
+#include "models2d/clip.h"
+#include "models2d/small_clip_data.h"
+
+namespace nerfedit {
+
+struct SmallClipOptions {
+ public:
+  TORCH_ARG(int64_t, image_size) = 64;
+  TORCH_ARG(int64_t, patch_size) = 8;
+  TORCH_ARG(int64_t, vision_width) = 128;
+  TORCH_ARG(int64_t, vision_layers) = 4;
+  TORCH_ARG(int64_t, text_width) = 128;
+  TORCH_ARG(int64_t, text_layers) = 4;
+  TORCH_ARG(int64_t, heads) = 4;               // both towers
+  TORCH_ARG(int64_t, context_length) = 16;
+  TORCH_ARG(int64_t, projection_dim) = 128;
+  TORCH_ARG(int64_t, steps) = 3000;            // upper bound; the time budget usually ends training first
+  TORCH_ARG(double, time_budget_seconds) = 0;  // 0 = no limit (then `steps` alone sets the schedule)
+  TORCH_ARG(int64_t, batch_size) = 64;         // distinct object classes per batch (<= the number of classes)
+  TORCH_ARG(double, lr) = 2e-3;
+  TORCH_ARG(double, weight_decay) = 0.1;
+  TORCH_ARG(int64_t, warmup_steps) = 50;
+  TORCH_ARG(int64_t, train_per_class) = 24;    // pre-rendered training images per class
+  TORCH_ARG(int64_t, held_out_per_class) = 4;  // held-out images per class (fresh viewpoints and placements)
+  TORCH_ARG(int, supersample) = 2;
+  TORCH_ARG(uint64_t, seed) = 0;
+  TORCH_ARG(bool, progress) = true;
+  // Also contrast each image with the whole full-caption set (see TrainSmallClip).
+  TORCH_ARG(bool, caption_set_negatives) = true;
+
+ public:
+  void Check() const;  // throws naming the field and its value
+  nlohmann::json ToJson() const;
+  static SmallClipOptions FromJson(const nlohmann::json& j);
+  // The CLIP architecture for a tokenizer of vocab_size tokens whose end token is end_token.
+  ClipConfig MakeClipConfig(int64_t vocab_size, int64_t end_token) const;
+};
+
+struct SmallClipResult {
+  double zero_shot_top1 = 0;     // held-out images, argmax over every full caption
+  double train_seconds = 0;      // rendering + training + evaluation, wall clock
+  double render_seconds = 0;     // pre-rendering the image pools
+  int64_t steps = 0;
+  double final_loss = 0;         // mean over the last 20 steps
+  double final_batch_accuracy = 0;
+  int64_t num_captions = 0;      // size of the zero-shot caption set
+  int64_t num_held_out = 0;
+  nlohmann::json ToJson() const;
+};
+
+// Trains, evaluates zero-shot on the held-out split and saves the bundle to out_dir atomically (written to a
+// temporary sibling, then renamed over out_dir). An empty out_dir skips saving (tests).
+SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::string& out_dir,
+                               ClipBundle* trained = nullptr);
+
+// Zero-shot top-1 of `model` on pool images against the full caption set.
+double ZeroShotTop1(ClipModel model, const ClipTokenizer& tokenizer, int64_t context_length,
+                    const CaptionedImagePool& pool);
+
+}  // namespace nerfedit

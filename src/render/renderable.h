@@ -1,0 +1,27 @@
+// What the viewer, exporters and CLI need from a trained scene: render any camera. Methods implement it;
+// edited scenes are fields wrapped by edits, so they render through the same interface.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "render/camera.h"
+
+namespace nerfedit {
+
+struct RenderedView {
+  at::Tensor rgb;       // [H,W,3] f32 in [0,1], composited on the scene's background colour
+  at::Tensor depth;     // [H,W] f32 expected ray distance (sum of weights * t), 0 where nothing was hit
+  at::Tensor opacity;   // [H,W] f32 accumulated alpha in [0,1]
+  at::Tensor features;  // [H,W,F] f32 rendered semantic features; undefined unless the scene has them
+};
+
+class Renderable {
+ public:
+  virtual ~Renderable() = default;
+  virtual RenderedView Render(const Camera& camera) = 0;
+  virtual std::vector<Camera> TrainingCameras() const = 0;  // for camera lists and orbit paths
+  virtual at::Tensor Aabb() const = 0;                       // [2,3] f32 scene bounds
+};
+
+}  // namespace nerfedit
