@@ -2,7 +2,7 @@
 # Installs the Debian packages nerfedit needs, only those that are missing. Safe to run repeatedly.
 set -euo pipefail
 packages=(
-  build-essential cmake
+  build-essential cmake pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU); a CUDA build uses the LibTorch inside a PyTorch install instead
   libopenblas-dev         # fast BLAS for LibTorch: without it matmuls are several times slower
   libgoogle-perftools-dev # tcmalloc_minimal: LibTorch's many small allocations are 5-30x slower without it
