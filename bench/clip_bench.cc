@@ -4,16 +4,19 @@
 //   clip_bench sample --class K --out F.png                  one captioned image
 //   clip_bench profile                                        time one small-CLIP training step
 //   clip_bench latency [--reps N]                             ViT-B/32 towers, random weights, this CPU
+//   clip_bench dense --model DIR                              per-pixel text accuracy on default-scene views
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "app/clip_command.h"
 #include "data/image_io.h"
+#include "data/procedural_scene.h"
 #include "models2d/clip.h"
 #include "models2d/small_clip.h"
 #include "util/runtime.h"
@@ -121,6 +124,108 @@ int Profile() {
   return 0;
 }
 
+// The default scene's objects as the feature-field pipeline queries them, in DefaultScene() object order.
+const std::vector<std::string> kSceneQueries = {"red sphere", "blue cube", "green cylinder", "yellow cone",
+                                                "purple torus"};
+
+// Per-pixel features of an image [H,W,3] in [0,1] from MaskCLIP dense patch embeddings computed at input size
+// `input` (bilinearly upsampled to H x W): [H,W,P] unit length.
+at::Tensor DensePixelFeatures(ClipModel model, const at::Tensor& rgb, int64_t input) {
+  namespace F = torch::nn::functional;
+  const at::Tensor patches = model->DensePatchEmbeddings(ClipPreprocess(rgb, input).unsqueeze(0));  // [1,h,w,P]
+  at::Tensor up = F::interpolate(patches.permute({0, 3, 1, 2}),
+                                 F::InterpolateFuncOptions()
+                                     .size(std::vector<int64_t>{rgb.size(0), rgb.size(1)})
+                                     .mode(torch::kBilinear)
+                                     .align_corners(false));
+  return F::normalize(up[0].permute({1, 2, 0}), F::NormalizeFuncOptions().dim(-1));
+}
+
+// Per-pixel features from the image embeddings of sliding windows (window x window pixels, stride window/4),
+// each pixel taking the Gaussian-weighted (by distance to the window centre) mean of the windows covering it.
+at::Tensor CropPixelFeatures(ClipModel model, const at::Tensor& rgb, int64_t window, int64_t input) {
+  namespace F = torch::nn::functional;
+  const int64_t h = rgb.size(0), w = rgb.size(1), stride = std::max<int64_t>(1, window / 4);
+  std::vector<at::Tensor> crops;
+  std::vector<std::pair<int64_t, int64_t>> corners;
+  for (int64_t y = -window / 2; y + window / 2 <= h; y += stride) {
+    for (int64_t x = -window / 2; x + window / 2 <= w; x += stride) {
+      // Windows may hang over the border by half; the missing part is edge-replicated.
+      const at::Tensor chw = rgb.permute({2, 0, 1}).unsqueeze(0);
+      const int64_t top = std::max<int64_t>(0, -y), left = std::max<int64_t>(0, -x);
+      const int64_t bottom = std::max<int64_t>(0, y + window - h), right = std::max<int64_t>(0, x + window - w);
+      at::Tensor crop = chw.slice(2, std::max<int64_t>(0, y), std::min(h, y + window))
+                            .slice(3, std::max<int64_t>(0, x), std::min(w, x + window));
+      crop = F::pad(crop, F::PadFuncOptions({left, right, top, bottom}).mode(torch::kReplicate));
+      crops.push_back(ClipPreprocess(crop[0].permute({1, 2, 0}), input));
+      corners.emplace_back(y, x);
+    }
+  }
+  at::Tensor embeds;
+  {
+    std::vector<at::Tensor> parts;
+    const at::Tensor all = torch::stack(crops);
+    for (int64_t b = 0; b < all.size(0); b += 128) parts.push_back(model->EncodeImage(all.slice(0, b, b + 128)));
+    embeds = torch::cat(parts);  // [N,P]
+  }
+  at::Tensor sum = torch::zeros({h, w, embeds.size(1)});
+  at::Tensor weight_sum = torch::zeros({h, w, 1});
+  const at::Tensor r = torch::arange(window, torch::kFloat) - (window - 1) / 2.0;
+  const at::Tensor g = torch::exp(-(r.view({-1, 1}).pow(2) + r.view({1, -1}).pow(2)) / (2.0 * std::pow(window / 4.0, 2)));
+  for (size_t i = 0; i < corners.size(); ++i) {
+    const auto [y, x] = corners[i];
+    const int64_t y0 = std::max<int64_t>(0, y), y1 = std::min(h, y + window);
+    const int64_t x0 = std::max<int64_t>(0, x), x1 = std::min(w, x + window);
+    const at::Tensor gw = g.slice(0, y0 - y, y1 - y).slice(1, x0 - x, x1 - x).unsqueeze(-1);
+    sum.slice(0, y0, y1).slice(1, x0, x1) += gw * embeds[i];
+    weight_sum.slice(0, y0, y1).slice(1, x0, x1) += gw;
+  }
+  return F::normalize(sum / weight_sum.clamp_min(1e-8), F::NormalizeFuncOptions().dim(-1));
+}
+
+// Accuracy of argmax over the five object queries on the object pixels (labels >= 2) of `views` default-scene
+// views at `size` x `size`, for dense patch features and for sliding-window crop features.
+int Dense(const std::string& model_dir, int views, int64_t size) {
+  ConfigureThreads();
+  ClipBundle bundle = LoadClipBundle(model_dir);
+  torch::NoGradGuard no_grad;
+  const int64_t input = bundle.config.vision.image_size;
+  const at::Tensor text = bundle.model->EncodeText(
+      bundle.tokenizer.Tokenize(kSceneQueries, bundle.config.text.max_position_embeddings));  // [5,P]
+  const ProceduralScene scene = DefaultScene();
+  const std::vector<Camera> cameras =
+      HemisphereCameras(ProceduralDatasetOptions().num_views(views).width(size).height(size).seed(7));
+  struct Method {
+    std::string name;
+    std::function<at::Tensor(const at::Tensor&)> features;
+    int64_t correct = 0, total = 0;
+  };
+  std::vector<Method> methods = {
+      {"dense@" + std::to_string(input), [&](const at::Tensor& rgb) { return DensePixelFeatures(bundle.model, rgb, input); }},
+      {"dense@" + std::to_string(2 * input),
+       [&](const at::Tensor& rgb) { return DensePixelFeatures(bundle.model, rgb, 2 * input); }},
+      {"crops" + std::to_string(size / 4), [&](const at::Tensor& rgb) { return CropPixelFeatures(bundle.model, rgb, size / 4, input); }},
+      {"crops" + std::to_string(size / 2), [&](const at::Tensor& rgb) { return CropPixelFeatures(bundle.model, rgb, size / 2, input); }},
+  };
+  for (const Camera& camera : cameras) {
+    const ProceduralRender render = RenderProcedural(scene, camera, 2);
+    const at::Tensor object = render.labels.ge(2);
+    const at::Tensor truth = (render.labels.index({object}) - 2).to(torch::kLong);
+    for (Method& m : methods) {
+      const at::Tensor predicted = m.features(render.rgb).index({object}).mm(text.t()).argmax(1);
+      m.correct += predicted.eq(truth).sum().item<int64_t>();
+      m.total += truth.numel();
+    }
+  }
+  std::printf("# %d default-scene views at %lldx%lld, 5 object queries, chance ~0.2\n", views,
+              static_cast<long long>(size), static_cast<long long>(size));
+  for (const Method& m : methods) {
+    std::printf("%s_pixel_acc=%.4f ", m.name.c_str(), m.total ? static_cast<double>(m.correct) / m.total : 0.0);
+  }
+  std::printf("\n");
+  return 0;
+}
+
 int Small(double minutes, uint64_t seed, const std::string& out, const std::string& options_json) {
   SmallClipOptions options;
   if (!options_json.empty()) options = SmallClipOptions::FromJson(nlohmann::json::parse(options_json));
@@ -160,10 +265,18 @@ int main(int argc, char** argv) {
   sample->add_option("--size", sample_size, "Image size")->capture_default_str();
   sample->add_option("--out", sample_out, "PNG path")->required();
   CLI::App* profile = app.add_subcommand("profile", "Time the parts of one small-CLIP training step");
+  CLI::App* dense = app.add_subcommand("dense", "Per-pixel accuracy of the five default-scene object queries");
+  std::string dense_model;
+  int dense_views = 8;
+  int64_t dense_size = 128;
+  dense->add_option("--model", dense_model, "CLIP directory")->required();
+  dense->add_option("--views", dense_views, "Default-scene views")->capture_default_str();
+  dense->add_option("--size", dense_size, "View size in pixels")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     if (small->parsed()) return nerfedit::Small(minutes, seed, out, options_json);
     if (profile->parsed()) return nerfedit::Profile();
+    if (dense->parsed()) return nerfedit::Dense(dense_model, dense_views, dense_size);
     if (sample->parsed()) {
       const auto c = nerfedit::ObjectClassAt(sample_class);
       nerfedit::SaveImage(sample_out, nerfedit::RenderCaptionedImage(c, 987654321ull + sample_class, sample_size).rgb);

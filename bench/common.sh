@@ -5,7 +5,9 @@ BUILD="${BUILD:-$ROOT/build}"
 NERFEDIT="$BUILD/src/app/nerfedit"
 SHARED_DATA="${NERFEDIT_SHARED_DATA:-$ROOT/../shared/data}"
 
+# NERFEDIT_SKIP_BUILD=1 uses the binary already in $BUILD (e.g. while other targets of the tree are being edited).
 build_nerfedit() {
+  if [ "${NERFEDIT_SKIP_BUILD:-0}" = 1 ] && [ -x "$NERFEDIT" ]; then return; fi
   make -C "$ROOT" build BUILD="$BUILD" >&2
 }
 

@@ -31,4 +31,29 @@ std::vector<int64_t> ParseIndexList(const std::string& text, const std::string& 
   return out;
 }
 
+std::vector<float> ParseFloatList(const std::string& text, const std::string& flag) {
+  std::vector<float> out;
+  for (const std::string& item : SplitList(text)) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stof(item, &used));
+      NE_CHECK(used == item.size(), "");
+    } catch (...) {
+      NE_FAIL(flag, ": \"", item, "\" is not a number (expected a list like 0.5,-1,2)");
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+    if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
+  }
+  return out;
+}
+
 }  // namespace nerfedit

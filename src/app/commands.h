@@ -9,6 +9,9 @@ int RunTrain(int argc, char** argv);
 int RunRender(int argc, char** argv);
 int RunEval(int argc, char** argv);
 int RunReport(int argc, char** argv);
+int RunDff(int argc, char** argv);     // app/train_command.cc
+int RunSelect(int argc, char** argv);  // app/edit_commands.cc
+int RunEdit(int argc, char** argv);
 int RunClip(int argc, char** argv);   // app/clip_command.cc
 int RunServe(int argc, char** argv);  // app/viewer/serve_command.cc
 

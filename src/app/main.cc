@@ -23,6 +23,9 @@ const std::vector<Command>& Commands() {
       {"render", "render views, an orbit, depth and opacity maps of a trained run", nerfedit::RunRender},
       {"eval", "PSNR / SSIM / depth error of a run on held-out views (JSON)", nerfedit::RunEval},
       {"report", "write an HTML report of a run (curve, renders beside ground truth, metrics)", nerfedit::RunReport},
+      {"dff", "train a distilled feature field (select by text / click / patch, then edit)", nerfedit::RunDff},
+      {"select", "render 2D masks of a text, click or image-patch selection of a dff run", nerfedit::RunSelect},
+      {"edit", "delete / extract / recolour / move / compose a selection into a new run", nerfedit::RunEdit},
 #ifdef NERFEDIT_WITH_CLIP
       {"clip", "train / use a CLIP model (embed, rank)", nerfedit::RunClip},
 #endif

@@ -24,6 +24,12 @@ nlohmann::json SmallConfig(const std::string& kind) {
             {"encoding", {{"num_levels", 8}, {"log2_hashmap_size", 14}, {"max_resolution", 256}}}};
   }
   if (kind == "mlp") return {{"num_layers", 4}, {"hidden_dim", 64}, {"skip_layer", 1}, {"position_frequencies", 6}};
+  if (kind == "feature_field") {
+    return {{"aabb", {-1.0, -1.0, -1.0, 1.0, 1.0, 1.0}},
+            {"feature_dim", 16},
+            {"radiance", {{"encoding", {{"num_levels", 8}, {"log2_hashmap_size", 14}, {"max_resolution", 256}}}}},
+            {"feature_encoding", {{"num_levels", 4}, {"log2_hashmap_size", 12}}}};
+  }
   ADD_FAILURE() << "no small config for field kind " << kind;
   return nlohmann::json::object();
 }
@@ -66,7 +72,9 @@ TEST(Field, EveryRegisteredKindHonoursTheContract) {
     EXPECT_EQ(field->QueryDensity(outside).abs().max().item<float>(), 0.0f);
 
     // Every parameter receives a gradient.
-    (out.density.sum() + out.rgb.sum()).backward();
+    at::Tensor total = out.density.sum() + out.rgb.sum();
+    if (out.features.defined()) total = total + out.features.sum();  // feature heads learn from features only
+    total.backward();
     for (const auto& p : field->named_parameters()) {
       ASSERT_TRUE(p.value().grad().defined()) << p.key();
       EXPECT_GT(p.value().grad().abs().sum().item<float>(), 0.0f) << p.key() << " got no gradient";
@@ -94,7 +102,8 @@ TEST(Field, RegistryRejectsUnknownKindsAndKeys) {
   for (const auto& [kind, config, bad] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
            {"hash_grid", {{"hiden_dim", 32}}, "hiden_dim"},
            {"hash_grid", {{"encoding", {{"levels", 4}}}}, "levels"},
-           {"mlp", {{"skip", 3}}, "skip"}}) {
+           {"mlp", {{"skip", 3}}, "skip"},
+           {"feature_field", {{"feature_dims", 3}}, "feature_dims"}}) {
     try {
       MakeField(kind, config);
       FAIL() << "accepted " << config.dump();

@@ -245,4 +245,18 @@ CaptionedImagePool RenderCaptionedImagePool(int64_t per_class, int64_t image_siz
   return pool;
 }
 
+void RerenderPoolRows(CaptionedImagePool* pool, const std::vector<int64_t>& rows, uint64_t first_seed,
+                      int supersample) {
+  const int64_t size = pool->images.size(3);
+  at::parallel_for(0, static_cast<int64_t>(rows.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t row = rows[k];
+      NE_CHECK(row >= 0 && row < pool->size(), "RerenderPoolRows: row ", row, " is outside [0, ", pool->size(), ")");
+      const ObjectClass c = ObjectClassAt(pool->classes[row].item<int64_t>());
+      CaptionedImage image = RenderCaptionedImage(c, first_seed + static_cast<uint64_t>(k), size, supersample);
+      pool->images[row].copy_(ClipPreprocess(image.rgb, size));
+    }
+  });
+}
+
 }  // namespace nerfedit

@@ -90,4 +90,9 @@ struct CaptionedImagePool {
 CaptionedImagePool RenderCaptionedImagePool(int64_t per_class, int64_t image_size, uint64_t seed,
                                            int supersample = 2);
 
+// Re-renders pool rows (keeping each row's class) with image seeds first_seed, first_seed + 1, ...: training
+// replaces part of its pool with fresh viewpoints every step so the ViT does not memorise a fixed set.
+void RerenderPoolRows(CaptionedImagePool* pool, const std::vector<int64_t>& rows, uint64_t first_seed,
+                      int supersample = 2);
+
 }  // namespace nerfedit

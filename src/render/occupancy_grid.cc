@@ -83,7 +83,10 @@ void OccupancyGrid::Update(int64_t step, double step_size,
   // index_reduce/amax scatter is not in 1.13's C++ API for all dtypes: duplicates just race to the same max-ish value.
   density_.index_put_({index}, at::maximum(decayed, value));
   const float mean = density_.mean().item<float>();
-  occupied_ = density_ > std::min(static_cast<float>(options_.threshold()), mean);
+  auto occupied = density_ > std::min(static_cast<float>(options_.threshold()), mean);
+  // A field with no density anywhere (a fresh ReLU MLP) would empty the grid, and with no samples it could never
+  // learn density again: keep marching everything until some cell has density.
+  occupied_ = occupied.any().item<bool>() ? occupied : at::ones_like(occupied);
 }
 
 RaySamples OccupancyGrid::March(const RayBatch& rays, const at::Tensor& near, const at::Tensor& far,

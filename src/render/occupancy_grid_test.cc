@@ -36,6 +36,15 @@ TEST(OccupancyGrid, UpdateFindsTheBallAndMarchingSkipsEmptySpace) {
   EXPECT_TRUE(torch::allclose(samples.t_ends - samples.t_starts, torch::full_like(t, 0.01f), 1e-5, 1e-6));
 }
 
+TEST(OccupancyGrid, AFieldWithNoDensityAnywhereKeepsEveryCellOccupied) {
+  // A fresh ReLU MLP can output zero everywhere; emptying the grid then would stop training for good.
+  OccupancyGrid grid(UnitBox(), OccupancyGridOptions().resolution(16));
+  grid.Update(0, 0.01, [](const at::Tensor& x) { return torch::zeros({x.size(0)}); });
+  EXPECT_DOUBLE_EQ(grid.OccupiedFraction(), 1.0);
+  grid.Update(1, 0.01, BallDensity);  // as soon as some density appears, empty cells are pruned
+  EXPECT_LT(grid.OccupiedFraction(), 0.1);
+}
+
 TEST(OccupancyGrid, FreshGridIsFullyOccupiedAndRespectsMaxSamples) {
   OccupancyGrid grid(UnitBox(), OccupancyGridOptions().resolution(8));
   EXPECT_DOUBLE_EQ(grid.OccupiedFraction(), 1.0);

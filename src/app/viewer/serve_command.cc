@@ -5,17 +5,20 @@
 
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 
+#include "app/viewer/edit_session.h"
 #include "app/viewer/viewer_server.h"
-#include "methods/nerf/nerf_run.h"
+#include "methods/nerf/nerf_checkpoint.h"
 #include "util/error.h"
 #include "util/runtime.h"
 
 namespace nerfedit {
 
 int RunServe(int argc, char** argv) {
-  CLI::App app{"Serve the web viewer for a trained run: orbit it in a browser, pick training cameras, view depth.",
+  CLI::App app{"Serve the web viewer for a trained run: orbit it in a browser, pick training cameras, view depth; "
+               "for a feature-field (dff) run, select by text or click and edit.",
                "nerfedit serve"};
   std::string run_dir, device = "auto";
   ViewerOptions options;
@@ -37,7 +40,7 @@ int RunServe(int argc, char** argv) {
 
   try {
     ConfigureThreads();
-    std::shared_ptr<Renderable> scene = LoadRenderableRun(run_dir, device);
+    std::shared_ptr<NerfModel> scene = LoadNerfRun(run_dir, device);
     std::string run_name = std::filesystem::path(run_dir).lexically_normal().filename().string();
     if (run_name.empty()) run_name = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
 
@@ -48,11 +51,19 @@ int RunServe(int argc, char** argv) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+    // Declared before the server so it outlives the server's Stop() (its endpoints reference it).
+    std::unique_ptr<EditSession> session;
+    if (EditSession::Supports(*scene)) session = std::make_unique<EditSession>(scene, run_dir);
     ViewerServer server(scene, run_name,
                         options.host(host).port(port).static_dir(static_dir).max_pixels(max_pixels).max_clients(max_clients));
+    if (session) {
+      session->Register(server, max_pixels);
+    } else {
+      EditSession::RegisterUnavailable(server);
+    }
     server.Start();
     std::cout << "nerfedit viewer: run " << run_name << " at http://" << host << ":" << server.port()
-              << "/  (Ctrl-C stops)" << std::endl;
+              << "/  (" << (session ? "select & edit enabled; " : "") << "Ctrl-C stops)" << std::endl;
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     std::cout << "nerfedit viewer: stopping" << std::endl;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "edit/edit_list.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_reader.h"
@@ -128,6 +129,16 @@ std::shared_ptr<NerfModel> LoadNerfRun(const std::string& run_dir, const std::st
   auto model = std::make_shared<NerfModel>(info.config, info.aabb, info.cameras, ParseDevice(device));
   LoadCheckpoint(run_dir + "/checkpoint.pt", *model, nullptr);
   model->field()->eval();
+  // An edited run (`nerfedit edit`) is the trained field wrapped by the edits of RUN/edits.json.
+  const std::string edits_file = run_dir + "/edits.json";
+  if (fs::exists(edits_file)) {
+    EditList edits = EditList::Load(edits_file);
+    if (!edits.edits.empty()) {
+      auto load_run = [&device](const std::string& other) { return LoadNerfRun(other, device)->field(); };
+      torch::NoGradGuard no_grad;
+      model->SetField(ApplyEdits(model->field(), edits, load_run));
+    }
+  }
   return model;
 }
 

@@ -20,6 +20,11 @@ nlohmann::json NerfConfig::ToJson() const {
           {"grid_update_every", grid_update_every},
           {"grid_warmup_steps", grid_warmup_steps},
           {"near", near},
+          {"teacher", teacher},
+          {"teacher_mode", teacher_mode},
+          {"teacher_crop", teacher_crop},
+          {"feature_weight", feature_weight},
+          {"feature_stop_grad", feature_stop_grad},
           {"steps", steps},
           {"time_budget_s", time_budget_s},
           {"batch_rays", batch_rays},
@@ -53,6 +58,11 @@ NerfConfig NerfConfig::FromJson(const nlohmann::json& j, const std::string& cont
       .Optional("grid_update_every", &c.grid_update_every)
       .Optional("grid_warmup_steps", &c.grid_warmup_steps)
       .Optional("near", &c.near)
+      .Optional("teacher", &c.teacher)
+      .Optional("teacher_mode", &c.teacher_mode)
+      .Optional("teacher_crop", &c.teacher_crop)
+      .Optional("feature_weight", &c.feature_weight)
+      .Optional("feature_stop_grad", &c.feature_stop_grad)
       .Optional("steps", &c.steps)
       .Optional("time_budget_s", &c.time_budget_s)
       .Optional("batch_rays", &c.batch_rays)
@@ -75,6 +85,10 @@ NerfConfig NerfConfig::FromJson(const nlohmann::json& j, const std::string& cont
   NE_CHECK(c.steps >= 1, context, ": steps must be >= 1, got ", c.steps);
   NE_CHECK(c.lr > 0, context, ": lr must be > 0, got ", c.lr);
   NE_CHECK(c.field_config.is_object(), context, ": field_config must be an object");
+  NE_CHECK(c.teacher_mode == "auto" || c.teacher_mode == "dense" || c.teacher_mode == "crops", context,
+           ": teacher_mode must be auto, dense or crops, got \"", c.teacher_mode, "\"");
+  NE_CHECK(c.teacher_crop >= 8, context, ": teacher_crop must be >= 8 pixels, got ", c.teacher_crop);
+  NE_CHECK(c.feature_weight >= 0, context, ": feature_weight must be >= 0, got ", c.feature_weight);
   return c;
 }
 

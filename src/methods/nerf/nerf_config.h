@@ -30,6 +30,17 @@ struct NerfConfig {
   int64_t grid_warmup_steps = 256;
   double near = 0.05;                        // no samples closer than this to the camera
 
+  // Distilled feature fields (methods/dff): used when field == "feature_field".
+  std::string teacher;                       // CLIP or DINO ViT folder; "" = the small CLIP nerfedit trains itself
+  // "dense": MaskCLIP patch embeddings; "crops": LERF-style crop embeddings; "auto": crops for nerfedit's own small
+  // CLIP (trained from scratch it has no MaskCLIP localisation), dense for other teachers.
+  std::string teacher_mode = "auto";
+  int64_t teacher_crop = 32;                 // "crops": window size in pixels of the training images
+  double feature_weight = 1.0;               // lambda in L = L_p + lambda * L_f
+  // Default on: teacher features are coarse (one per 8-16 px patch) and would blur the geometry the photometric
+  // loss recovers sharply; with it the feature head learns where surfaces are but cannot move them.
+  bool feature_stop_grad = true;
+
   // Optimisation.
   int64_t steps = 20000;
   double time_budget_s = 0;                  // stop after this much training time (0 = no limit)

@@ -29,21 +29,39 @@ NerfModel::NerfModel(const NerfConfig& config, const at::Tensor& aabb, std::vect
                                    .warmup_steps(config_.grid_warmup_steps));
 }
 
-void NerfModel::MaybeUpdateGrid(int64_t step) {
-  if (config_.sampler != "occupancy" || step % config_.grid_update_every != 0) return;
+bool NerfModel::MaybeUpdateGrid(int64_t step) {
+  if (config_.sampler != "occupancy" || step % config_.grid_update_every != 0) return false;
   grid_.Update(step, step_size_, [&](const at::Tensor& x) { return field_->QueryDensity(x.to(device_)); });
+  return true;
+}
+
+void NerfModel::SetField(FieldPtr field) {
+  field_ = std::move(field);
+  if (config_.sampler != "occupancy") return;
+  grid_ = OccupancyGrid(aabb_, grid_.options());
+  // Warm-up updates evaluate every cell at a random point inside it; three of them catch thin content.
+  for (int i = 0; i < 3; ++i) {
+    grid_.Update(0, step_size_, [&](const at::Tensor& x) { return field_->QueryDensity(x.to(device_)); });
+  }
 }
 
 RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples& samples, const at::Tensor& background) {
   auto positions = samples.Positions(rays.origins, rays.directions);
   auto directions = rays.directions.index_select(0, samples.ray_indices);
   FieldOutputs out = field_->Query(positions, directions);
-  at::Tensor values = out.features.defined() ? at::cat({out.rgb, out.features}, 1) : out.rgb;
+  // Features use the same weights as colour, F(r) = sum_i w_i f(x_i) (DFF Eq. 2); with the stop-gradient they are
+  // composited a second time on detached densities so the feature loss cannot reach the geometry.
+  const bool separate = out.features.defined() && config_.feature_stop_grad && at::GradMode::is_enabled();
+  at::Tensor values = out.features.defined() && !separate ? at::cat({out.rgb, out.features}, 1) : out.rgb;
   Composited c = CompositeAlongRays(out.density, values, samples);
   RenderOutputs r;
   auto bg = background.to(device_, at::kFloat);
   r.rgb = c.values.slice(1, 0, 3) + (1 - c.opacity).unsqueeze(1) * bg;
-  if (out.features.defined()) r.features = c.values.slice(1, 3);
+  if (separate) {
+    r.features = CompositeAlongRays(out.density.detach(), out.features, samples).values;
+  } else if (out.features.defined()) {
+    r.features = c.values.slice(1, 3);
+  }
   r.opacity = c.opacity;
   r.depth = c.depth;
   r.num_samples = samples.num_samples();

@@ -35,9 +35,13 @@ class NerfModel : public Renderable {
   at::Tensor Aabb() const override { return aabb_; }
 
   // Re-estimates the occupancy grid every config.grid_update_every steps (occupancy sampler only).
-  void MaybeUpdateGrid(int64_t step);
+  // Returns whether it did.
+  bool MaybeUpdateGrid(int64_t step);
 
   const FieldPtr& field() const { return field_; }
+  // Replaces the field (an edit wrapping the trained one) and re-estimates the occupancy grid for it, since an edit
+  // can move content into cells the trained grid marked empty.
+  void SetField(FieldPtr field);
   void set_field(FieldPtr field) { field_ = std::move(field); }  // edits wrap the field
   OccupancyGrid& grid() { return grid_; }
   const NerfConfig& config() const { return config_; }

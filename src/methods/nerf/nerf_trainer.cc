@@ -111,8 +111,10 @@ double NerfTrainer::Step() {
   }
   SetLearningRate();
   RenderOutputs out = model_->RenderRays(rays, background, /*training=*/true);
-  auto loss = torch::mse_loss(out.rgb, target);
+  auto photometric = torch::mse_loss(out.rgb, target);
+  auto loss = photometric;
   if (out.coarse_rgb.defined()) loss = loss + torch::mse_loss(out.coarse_rgb, target);
+  if (auxiliary_loss_) loss = loss + auxiliary_loss_(camera, xy, out);
   optimizer_->zero_grad();
   loss.backward();
   const double value = loss.item<double>();
@@ -124,7 +126,7 @@ double NerfTrainer::Step() {
     const double ratio = static_cast<double>(config_.target_samples_per_step) / out.num_samples;
     batch_rays_ = std::clamp<int64_t>(static_cast<int64_t>(batch_rays_ * std::clamp(ratio, 0.5, 2.0)), 256, 1 << 18);
   }
-  return out.coarse_rgb.defined() ? torch::mse_loss(out.rgb, target).item<double>() : value;
+  return out.coarse_rgb.defined() || auxiliary_loss_ ? photometric.item<double>() : value;
 }
 
 void NerfTrainer::RecordEval(const EvalResult& eval) {
@@ -143,6 +145,7 @@ EvalResult NerfTrainer::Train() {
   std::unique_ptr<ProgressBar> bar;
   if (!options_.quiet) bar = std::make_unique<ProgressBar>("train", total_steps);
   double ema_mse = -1;
+  double occupied_percent = 100;
   auto save = [&] {
     progress_.batch_rays = batch_rays_;
     SaveCheckpoint(checkpoint, *model_, optimizer_.get(), progress_);
@@ -155,7 +158,7 @@ EvalResult NerfTrainer::Train() {
     model_->field()->train();
     while (!done()) {
       const double t0 = NowSeconds();
-      model_->MaybeUpdateGrid(progress_.step);
+      if (model_->MaybeUpdateGrid(progress_.step)) occupied_percent = 100 * model_->grid().OccupiedFraction();
       const double mse = Step();
       ++progress_.step;
       progress_.train_seconds += NowSeconds() - t0;
@@ -173,10 +176,11 @@ EvalResult NerfTrainer::Train() {
       }
       if (config_.checkpoint_every > 0 && progress_.step % config_.checkpoint_every == 0) save();
       if (bar) {
-        char metrics[160];
-        std::snprintf(metrics, sizeof(metrics), "loss %.5f  psnr %.2f  rays %lld  %.1f s", ema_mse,
+        char metrics[200];
+        std::snprintf(metrics, sizeof(metrics), "step %lld  loss %.5f  psnr %.2f  rays %lld  occ %.1f%%  %.1f s",
+                      static_cast<long long>(progress_.step), ema_mse,
                       -10 * std::log10(std::max(ema_mse, 1e-10)), static_cast<long long>(batch_rays_),
-                      progress_.train_seconds);
+                      occupied_percent, progress_.train_seconds);
         // With a time budget the bar tracks whichever limit comes first.
         int64_t shown = progress_.step;
         if (config_.time_budget_s > 0) shown = std::max<int64_t>(shown, Progress() * total_steps);

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/optim/adam.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,10 @@ struct TrainerOptions {
   bool save_eval_images = true;  // final evaluation writes renders beside ground truth into RUN/eval/
 };
 
+// Extra supervision a method adds to the photometric loss (DFF's feature loss): from the batch's training-camera
+// indices [R] i64, pixel centres [R,2] f32 (x, y in pixels) and the render, a scalar loss, already weighted.
+using AuxiliaryLoss = std::function<at::Tensor(const at::Tensor& camera, const at::Tensor& xy, const RenderOutputs&)>;
+
 class NerfTrainer {
  public:
   // New run: run_dir must not exist or be empty. Loads the data named by config.data.
@@ -29,7 +34,12 @@ class NerfTrainer {
   // Runs until config.steps or config.time_budget_s; writes checkpoints, RUN/eval.json and RUN/curve.json.
   EvalResult Train();
 
+  void SetAuxiliaryLoss(AuxiliaryLoss loss) { auxiliary_loss_ = std::move(loss); }
+
   NerfModel& model() { return *model_; }
+  const std::shared_ptr<NerfModel>& model_ptr() const { return model_; }
+  const NerfConfig& config() const { return config_; }
+  const std::string& run_dir() const { return run_dir_; }
   const Dataset& train_set() const { return train_; }
   const Dataset& test_set() const { return test_; }
   const TrainingProgress& progress() const { return progress_; }
@@ -51,6 +61,7 @@ class NerfTrainer {
   // Training pixels flattened once: [P,3] f32 and [P] f32 alpha (undefined without alpha), on the model's device.
   at::Tensor pixels_, alphas_, intrinsics_, poses_;
   int64_t batch_rays_ = 0;
+  AuxiliaryLoss auxiliary_loss_;
 };
 
 }  // namespace nerfedit

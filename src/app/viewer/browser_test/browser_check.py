@@ -5,7 +5,10 @@ Starts viewer_browser_check (the analytic sphere scene on a free loopback port),
 DevTools protocol on a pipe (--remote-debugging-pipe: no port, no websocket library, Python stdlib only), drags on
 the canvas to orbit, and compares screenshots: the picture must change with the drag and must not be blank.
 Also checks the mode toggle, the training-camera dropdown, progressive refinement, and that the edit panel shows
-only for a scene with features. Screenshots are kept in --out (viewer_screenshot.png is the one after the drag).
+only for a scene with features. Last, on a real tiny feature-field run (trained into --out/viewer_tiny_dff on first
+use, about a minute), it types a text query and checks the selection overlay appears in the screenshot, deletes the
+selection and checks the picture changes, and undoes it. Screenshots are kept in --out (viewer_screenshot.png is the
+one after the drag, viewer_select_overlay.png the one with the selection).
 Exit 77 (CTest SKIP_RETURN_CODE) when chromium is absent.
 """
 import argparse
@@ -161,8 +164,10 @@ class Page:
                                                "clickCount": 1 if kind != "mouseMoved" else 0})
 
 
-def start_server(binary, static_dir, features):
+def start_server(binary, static_dir, features, dff_dir=None):
     command = [binary, "--static", static_dir] + (["--features"] if features else [])
+    if dff_dir:
+        command += ["--dff", dff_dir]
     server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = server.stdout.readline().strip()
     if not line.startswith("PORT "):
@@ -210,6 +215,62 @@ def picture_stats(pixels):
     mean = [sum(p[c] for p in pixels) / n for c in range(3)]
     variance = sum((p[0] - mean[0]) ** 2 + (p[1] - mean[1]) ** 2 + (p[2] - mean[2]) ** 2 for p in pixels) / (3 * n)
     return variance ** 0.5, len(set(pixels))
+
+
+def overlay_fraction(pixels):
+    """Fraction of pixels in the server's selection tint (magenta blended 0.55 over the render)."""
+    return sum(1 for p in pixels if p[0] > 150 and p[2] > 70 and p[1] < 90 and p[2] - p[1] > 40) / len(pixels)
+
+
+def check_select_and_edit(page, out):
+    """On a feature-field run: text query -> overlay in the picture; delete -> it changes; undo -> it is back."""
+    page.wait_idle("the first picture of the feature-field run")
+    if page.evaluate("document.getElementById('edit-panel').hidden"):
+        fail("the edit panel is hidden for a feature-field run")
+    if page.evaluate("document.getElementById('edit-delete').disabled"):
+        fail("the delete button is disabled although the server has /api/edit")
+    canvas = page.evaluate("(() => { const r = document.getElementById('view').getBoundingClientRect();"
+                           " return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; })()")
+    plain = region_pixels(page.screenshot(os.path.join(out, "viewer_dff_plain.png")), canvas)
+
+    page.evaluate("(() => { document.getElementById('query').value = 'red sphere';"
+                  " document.getElementById('query-submit').click(); })()")
+    page.wait_for("window.nerfeditViewer.state.selection !== null || "
+                  "document.getElementById('edit-status').classList.contains('error')", "the selection")
+    edit_status = page.evaluate("document.getElementById('edit-status').textContent")
+    if page.evaluate("window.nerfeditViewer.state.selection === null"):
+        fail("the text query failed: %r" % edit_status)
+    page.wait_idle("the picture with the selection overlay")
+    selected = region_pixels(page.screenshot(os.path.join(out, "viewer_select_overlay.png")), canvas)
+    status = page.evaluate("document.getElementById('status').textContent")
+    before, with_overlay = overlay_fraction(plain), overlay_fraction(selected)
+    print("viewer_browser: query 'red sphere': %r; overlay tint on %.2f%% of the canvas (%.2f%% before); status %r"
+          % (edit_status, 100 * with_overlay, 100 * before, status), flush=True)
+    if with_overlay - before < 0.003:
+        fail("the selection overlay is not in the picture (%.2f%% tinted, %.2f%% before)"
+             % (100 * with_overlay, 100 * before))
+    if 'selected "red sphere"' not in status or "render" not in status or "\u00d7" not in status:
+        fail("status line lacks the selection, render time or resolution: %r" % status)
+
+    page.evaluate("document.getElementById('edit-delete').click()")
+    page.wait_for("document.getElementById('edit-status').textContent.includes('delete') || "
+                  "document.getElementById('edit-status').classList.contains('error')", "the delete")
+    page.wait_idle("the picture after the delete")
+    deleted = region_pixels(page.screenshot(os.path.join(out, "viewer_after_delete.png")), canvas)
+    changed = sum(1 for a, b in zip(selected, deleted) if max(abs(a[i] - b[i]) for i in range(3)) > 24) / len(deleted)
+    print("viewer_browser: delete: %r; %.2f%% of the canvas changed, tint now %.2f%%"
+          % (page.evaluate("document.getElementById('edit-status').textContent"), 100 * changed,
+             100 * overlay_fraction(deleted)), flush=True)
+    if changed < 0.5 * (with_overlay - before):
+        fail("the picture barely changed after delete (%.2f%%)" % (100 * changed))
+
+    page.evaluate("document.getElementById('edit-undo').click()")
+    page.wait_for("document.getElementById('edit-status').textContent.includes('undid') || "
+                  "document.getElementById('edit-status').classList.contains('error')", "the undo")
+    page.wait_idle("the picture after the undo")
+    undone = region_pixels(page.screenshot(os.path.join(out, "viewer_after_undo.png")), canvas)
+    if overlay_fraction(undone) < 0.5 * with_overlay:
+        fail("undo did not bring the selected object back (tint %.2f%%)" % (100 * overlay_fraction(undone)))
 
 
 def main():
@@ -300,6 +361,15 @@ def main():
         if not page.evaluate("document.getElementById('edit-delete').disabled"):
             fail("edit buttons are enabled although the server has no /api/edit")
         page.screenshot(os.path.join(args.out, "viewer_features.png"))
+
+        # A real feature-field run with the select-and-edit endpoints.
+        started = time.time()
+        server, port = start_server(args.server, args.static, features=False,
+                                    dff_dir=os.path.join(os.path.abspath(args.out), "viewer_tiny_dff"))
+        servers.append(server)
+        print("viewer_browser: feature-field run ready in %.0f s" % (time.time() - started), flush=True)
+        page = open_page(devtools, "http://127.0.0.1:%d/" % port)
+        check_select_and_edit(page, args.out)
         print("viewer_browser: PASS (screenshots in %s)" % args.out, flush=True)
         return 0
     finally:

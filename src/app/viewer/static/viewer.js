@@ -29,7 +29,8 @@
     wantFull: false,    // next request at full resolution
     settleTimer: null,
     lastShown: null,    // {sequence, width, height, full, renderMs, roundTripMs, depthNear, depthFar}
-    selectionMask: null,  // ImageBitmap overlay from /api/select, for the view it was computed for
+    selection: null,    // {label, coverage} of the server's current selection (feature-field runs)
+    panelBusy: 0,       // select / edit requests in flight
     lastError: '',
     shownCount: { preview: 0, full: 0 },  // pictures drawn, by kind (progressive refinement is observable)
   };
@@ -116,7 +117,6 @@
   function viewChanged(moving) {
     state.dirty = true;
     state.wantFull = !moving;
-    state.selectionMask = null;
     clearTimeout(state.settleTimer);
     state.settleTimer = null;
     if (moving) {
@@ -161,21 +161,37 @@
     return { pose: currentPose(), width, height, fov_x_degrees: state.fovX };
   }
 
+  // The selection is drawn by the server into the same render (/api/select_render), so an overlay costs no extra view.
+  function overlayWanted() {
+    return !!state.selection && $('show-mask').checked && state.mode === 'rgb' && hasEndpoint('/api/select_render');
+  }
+
   async function sendRender() {
     const full = state.wantFull;
     state.dirty = false;
     const [width, height] = targetResolution(full);
     const sequence = ++state.sequence;
     const body = Object.assign(viewRequest(width, height), {
-      mode: state.mode, format: 'jpeg', quality: full ? 90 : 75, client: state.clientId, request: sequence,
+      format: 'jpeg', quality: full ? 90 : 75, client: state.clientId, request: sequence,
     });
+    if (state.mode !== 'rgb') body.mode = state.mode;
+    const path = overlayWanted() ? 'api/select_render' : 'api/render';
     state.inFlight++;
     const started = performance.now();
     try {
-      const response = await fetch('api/render', {
+      const response = await fetch(path, {
         method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
       });
-      if (response.status === 409) return;  // superseded by our own newer request
+      if (response.status === 409) {
+        const message = await errorText(response);
+        if (message.endsWith('superseded')) return;  // by our own newer request
+        if (path === 'api/select_render') {  // the server has no selection (restarted?): draw without one
+          state.selection = null;
+          state.dirty = true;
+          return;
+        }
+        throw new Error(message);
+      }
       if (!response.ok) throw new Error(await errorText(response));
       const blob = await response.blob();
       if (sequence < state.shownSequence) return;  // a newer picture is already shown
@@ -195,7 +211,6 @@
         depthFar: response.headers.get('X-Depth-Far'),
       };
       state.lastError = '';
-      drawSelection();
       updateStatus();
     } catch (error) {
       state.lastError = String(error.message || error);
@@ -225,6 +240,7 @@
       parts.push(`round trip ${s.roundTripMs.toFixed(0)} ms`);
       if (state.mode === 'depth' && s.depthNear !== null) parts.push(`depth ${s.depthNear} (red) \u2192 ${s.depthFar} (blue)`);
     }
+    if (state.selection) parts.push(`selected "${state.selection.label}"`);
     if (state.snappedCamera >= 0) parts.push(`camera ${state.snappedCamera}`);
     if (state.lastError) parts.push('error ' + state.lastError);
     statusLine.textContent = parts.join(' \u00b7 ');
@@ -263,7 +279,8 @@
     const wasClick = !drag.moved;
     drag = null;
     canvas.classList.remove('dragging');
-    if (wasClick && $('click-select').checked && !$('edit-panel').hidden) selectAtPixel(e);
+    const picking = $('click-select').checked || e.shiftKey;
+    if (wasClick && picking && !$('edit-panel').hidden && hasEndpoint('/api/select')) selectAtPixel(e);
   };
   canvas.addEventListener('pointerup', endDrag);
   canvas.addEventListener('pointercancel', endDrag);
@@ -285,79 +302,91 @@
   }
   $('reset-view').addEventListener('click', resetView);
 
-  // ---- selection and edits (feature-field runs; the endpoints come with that pipeline) ----
-  function setEditStatus(text) { $('edit-status').textContent = text; }
+  // ---- selection and edits (feature-field runs: /api/select, /api/edit, /api/undo, /api/save) ----
+  function hasEndpoint(path) {
+    return !!state.info && (state.info.endpoints || []).includes('POST ' + path);
+  }
+
+  function setEditStatus(text, isError) {
+    const line = $('edit-status');
+    line.textContent = text;
+    line.classList.toggle('error', !!isError);
+  }
 
   async function postJson(path, body) {
     const response = await fetch(path.slice(1), {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
     });
     if (!response.ok) throw new Error(await errorText(response));
-    return response;
+    return response.json();
   }
 
-  // POST /api/select: the current view plus {query} or {pixel:[x,y]} -> a PNG mask of the selection in that view.
-  async function requestSelection(extra) {
-    const [width, height] = targetResolution(true);
-    // Its own client id and counter: a selection must not supersede (or be superseded by) a queued render.
-    const body = Object.assign(viewRequest(width, height),
-                               { client: state.clientId + '-select', request: ++state.selectSequence }, extra);
+  // Runs one panel request; its reply's message (or `done`) goes to the panel's status line, errors too.
+  async function panelRequest(path, body, done) {
+    state.panelBusy++;
+    setEditStatus('working\u2026');
     try {
-      const response = await postJson('/api/select', body);
-      state.selectionMask = await createImageBitmap(await response.blob());
-      drawSelection();
-      setEditStatus(extra.query ? `selected "${extra.query}"` : 'selected by click');
+      const reply = await postJson(path, body);
+      setEditStatus(done ? done(reply) : (reply.message || `${path.replace('/api/', '')} done`));
+      return reply;
     } catch (error) {
-      setEditStatus(String(error.message || error));
+      setEditStatus(String(error.message || error), true);
+      return null;
+    } finally {
+      state.panelBusy--;
     }
   }
 
-  function drawSelection() {
-    if (!state.selectionMask || !$('show-mask').checked) return;
-    context.save();
-    context.globalAlpha = 0.45;
-    context.globalCompositeOperation = 'source-over';
-    context.drawImage(state.selectionMask, 0, 0, canvas.width, canvas.height);
-    context.restore();
+  // POST /api/select with the current full-resolution view plus {text} or {click: {x, y}}; the overlay then comes
+  // with every render.
+  async function requestSelection(extra) {
+    const [width, height] = targetResolution(true);
+    // Its own client id: a selection must not supersede (or be superseded by) a queued render.
+    const body = Object.assign(viewRequest(width, height),
+                               { client: state.clientId + '-select', request: ++state.selectSequence }, extra);
+    const reply = await panelRequest('/api/select', body,
+                                     (r) => `selected "${r.label}": ${(100 * r.coverage).toFixed(1)}% of the view`);
+    if (reply) {
+      state.selection = { label: reply.label, coverage: reply.coverage };
+      viewChanged(false);
+    }
   }
 
   function selectAtPixel(e) {
     const rect = canvas.getBoundingClientRect();
     const [width, height] = targetResolution(true);
-    const x = Math.floor((e.clientX - rect.left) / rect.width * width);
-    const y = Math.floor((e.clientY - rect.top) / rect.height * height);
-    requestSelection({ pixel: [x, y] });
+    const x = clamp((e.clientX - rect.left) / rect.width * width, 0, width - 0.01);
+    const y = clamp((e.clientY - rect.top) / rect.height * height, 0, height - 0.01);
+    requestSelection({ click: { x, y } });
   }
 
   async function applyEdit(path, body) {
-    try {
-      const response = await postJson(path, body);
-      const reply = await response.json().catch(() => ({}));
-      setEditStatus(reply.message || `${path.replace('/api/', '')} done`);
-      viewChanged(false);
-    } catch (error) {
-      setEditStatus(String(error.message || error));
-    }
+    const reply = await panelRequest(path, body);
+    if (reply) viewChanged(false);
   }
 
   $('query-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const query = $('query').value.trim();
-    if (query) requestSelection({ query });
+    const text = $('query').value.trim();
+    if (text) requestSelection({ text });
   });
   $('show-mask').addEventListener('change', () => viewChanged(false));
   $('click-select').addEventListener('change', (e) => canvas.classList.toggle('picking', e.target.checked));
   $('edit-delete').addEventListener('click', () => applyEdit('/api/edit', { op: 'delete' }));
-  $('edit-recolour').addEventListener('click', () => applyEdit('/api/edit', { op: 'recolour', colour: $('recolour-colour').value }));
-  for (const button of document.querySelectorAll('.move-button')) {
-    button.addEventListener('click', () => {
-      const offset = [0, 0, 0];
-      offset[parseInt(button.dataset.axis, 10)] = parseFloat(button.dataset.sign) * parseFloat($('move-step').value || '0');
-      applyEdit('/api/edit', { op: 'move', offset });
-    });
-  }
+  $('edit-extract').addEventListener('click', () => applyEdit('/api/edit', { op: 'extract' }));
+  $('edit-recolor').addEventListener('click', () => applyEdit('/api/edit', { op: 'recolor', color: $('recolor-color').value }));
+  $('edit-move').addEventListener('click', () => {
+    const offset = ['move-x', 'move-y', 'move-z'].map((id) => parseFloat($(id).value || '0'));
+    if (offset.some((v) => !Number.isFinite(v))) { setEditStatus('move: the offsets must be numbers', true); return; }
+    applyEdit('/api/edit', { op: 'translate', offset });
+  });
   $('edit-undo').addEventListener('click', () => applyEdit('/api/undo', {}));
-  $('edit-save').addEventListener('click', () => applyEdit('/api/save', {}));
+  $('save-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const out = $('save-out').value.trim();
+    if (!out) { setEditStatus('save: give a folder name (created beside the run)', true); return; }
+    panelRequest('/api/save', { out }, (r) => `saved ${r.saved} (${r.edits} edits)`);
+  });
 
   function setUpEditPanel(info) {
     const panel = $('edit-panel');
@@ -367,8 +396,10 @@
     for (const control of panel.querySelectorAll('[data-endpoint]')) {
       const ok = available.has('POST ' + control.dataset.endpoint);
       control.disabled = !ok;
-      if (!ok) control.title = `this server has no ${control.dataset.endpoint} yet`;
+      if (!ok) control.title = `this server has no ${control.dataset.endpoint}`;
     }
+    $('save-out').disabled = !available.has('POST /api/save');
+    $('save-out').value = `${info.run}-edited`;
   }
 
   // ---- start-up ----
@@ -400,7 +431,7 @@
   // Hooks for tests and the console: idle() is true once the full-resolution picture of the current view is shown.
   window.nerfeditViewer = {
     state,
-    idle: () => !!state.info && !state.dirty && state.inFlight === 0 && state.settleTimer === null &&
+    idle: () => !!state.info && !state.dirty && state.inFlight === 0 && state.settleTimer === null && state.panelBusy === 0 &&
                 !!state.lastShown && state.lastShown.full && state.shownSequence === state.sequence,
   };
 

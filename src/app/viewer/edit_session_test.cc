@@ -1,0 +1,229 @@
+// The viewer's select-and-edit endpoints against a live loopback server over a REAL tiny dff run (tiny_dff_run.h):
+// select by text and click, delete / recolour / move, undo, save, and the errors of bad requests.
+#include "app/viewer/edit_session.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stb/stb_image.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "app/viewer/sphere_scene.h"
+#include "app/viewer/tiny_dff_run.h"
+#include "app/viewer/viewer_server.h"
+#include "edit/edit_list.h"
+#include "methods/nerf/nerf_checkpoint.h"
+#include "util/error.h"
+#include "util/test_util.h"
+
+namespace nerfedit {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// Trained once per process (about a minute): every test copies nothing and loads it fresh.
+const std::string& TinyRun() {
+  static testing::TempDir dir;
+  static std::string run = MakeTinyDffRun(dir / "tiny");
+  return run;
+}
+
+struct LiveEdit {
+  explicit LiveEdit(const std::string& run_dir)
+      : model(LoadNerfRun(run_dir, "cpu")),
+        session(model, run_dir),
+        server(model, "tiny", ViewerOptions().port(0).max_pixels(128 * 128)) {
+    session.Register(server, 128 * 128);
+    server.Start();
+  }
+  httplib::Result Post(const std::string& path, const Json& body) const {
+    httplib::Client c("127.0.0.1", server.port());
+    c.set_read_timeout(120, 0);
+    return c.Post(path, body.dump(), "application/json");
+  }
+  std::shared_ptr<NerfModel> model;
+  EditSession session;  // before the server: it must outlive the server's Stop()
+  ViewerServer server;
+};
+
+void ExpectError(const httplib::Result& res, int status, const std::string& fragment) {
+  ASSERT_TRUE(res) << "no response";
+  EXPECT_EQ(res->status, status) << res->body;
+  Json body = Json::parse(res->body, nullptr, false);
+  ASSERT_TRUE(body.is_object() && body.contains("error")) << res->body;
+  EXPECT_NE(body["error"].get<std::string>().find(fragment), std::string::npos) << body["error"];
+}
+
+at::Tensor Decode(const std::string& bytes) {  // [H,W,3] f32 in [0,1], undefined when not an image
+  int w = 0, h = 0, channels = 0;
+  unsigned char* pixels = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
+                                                static_cast<int>(bytes.size()), &w, &h, &channels, 3);
+  if (pixels == nullptr) return {};
+  auto out = at::from_blob(pixels, {h, w, 3}, at::kByte).to(at::kFloat) / 255.0f;
+  stbi_image_free(pixels);
+  return out;
+}
+
+Json Ok(const httplib::Result& res) {
+  EXPECT_TRUE(res);
+  if (!res) return Json();
+  EXPECT_EQ(res->status, 200) << res->body;
+  return Json::parse(res->body, nullptr, false);
+}
+
+at::Tensor RenderPng(const LiveEdit& live, int camera) {
+  auto res = live.Post("/api/render", {{"camera", camera}, {"format", "png"}});
+  EXPECT_EQ(res->status, 200) << res->body;
+  return Decode(res->body);
+}
+
+TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
+  const std::string& run = TinyRun();
+  LiveEdit live(run);
+  Json info = Ok(httplib::Client("127.0.0.1", live.server.port()).Get("/api/info"));
+  EXPECT_EQ(info["has_features"], true);
+  for (const char* endpoint : {"POST /api/select", "POST /api/select_render", "POST /api/edit", "POST /api/undo",
+                               "POST /api/save"}) {
+    EXPECT_NE(std::find(info["endpoints"].begin(), info["endpoints"].end(), endpoint), info["endpoints"].end())
+        << endpoint;
+  }
+  ExpectError(live.Post("/api/edit", {{"op", "delete"}}), 409, "select something first");
+  ExpectError(live.Post("/api/select_render", {{"camera", 0}}), 409, "select something first");
+  ExpectError(live.Post("/api/undo", Json::object()), 409, "nothing to undo");
+
+  // Text selection: the training view that shows the most of the red sphere.
+  int best = 0;
+  double best_coverage = -1;
+  for (int camera = 0; camera < 8; ++camera) {
+    Json reply = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", camera}}));
+    EXPECT_EQ(reply["label"], "red sphere");
+    EXPECT_EQ(reply["width"], 48);
+    if (reply["coverage"].get<double>() > best_coverage) {
+      best_coverage = reply["coverage"].get<double>();
+      best = camera;
+    }
+  }
+  EXPECT_GT(best_coverage, 0.01);
+  EXPECT_LT(best_coverage, 0.6);  // the sphere, not the whole picture
+  Json default_view = Ok(live.Post("/api/select", {{"text", "red sphere"}}));  // camera 0 at most 160 wide
+  EXPECT_EQ(default_view["width"], 48);
+
+  // The overlay picture: the same view with selected pixels tinted magenta.
+  auto overlay_res = live.Post("/api/select", {{"text", "red sphere"}, {"camera", best}, {"format", "png"}});
+  ASSERT_EQ(overlay_res->status, 200) << overlay_res->body;
+  EXPECT_EQ(overlay_res->get_header_value("Content-Type"), "image/png");
+  EXPECT_NEAR(std::stod(overlay_res->get_header_value("X-Coverage")), best_coverage, 1e-4);
+  at::Tensor overlay = Decode(overlay_res->body);
+  at::Tensor before = RenderPng(live, best);
+  ASSERT_TRUE(overlay.defined() && before.defined());
+  EXPECT_EQ(overlay.sizes(), before.sizes());
+  const at::Tensor tinted = (overlay - before).abs().amax(2) > 0.1f;
+  EXPECT_NEAR(tinted.to(at::kFloat).mean().item<double>(), best_coverage, 0.05);
+  auto select_render = live.Post("/api/select_render", {{"camera", best}, {"format", "png"}});
+  ASSERT_EQ(select_render->status, 200) << select_render->body;
+  EXPECT_LT((Decode(select_render->body) - overlay).abs().max().item<float>(), 2.5f / 255);
+
+  // Delete: the picture changes where the sphere was, and the sphere is no longer selected there.
+  Json deleted = Ok(live.Post("/api/edit", {{"op", "delete"}}));
+  EXPECT_EQ(deleted["edits"], 1);
+  at::Tensor after_delete = RenderPng(live, best);
+  const double delete_change = (after_delete - before).abs().mean().item<double>();
+  EXPECT_GT((after_delete - before).abs().amax(2).gt(0.2f).to(at::kFloat).mean().item<double>(), 0.3 * best_coverage);
+  Json reselect = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", best}}));
+  EXPECT_LT(reselect["coverage"].get<double>(), 0.5 * best_coverage);
+
+  // Undo: the trained scene is back (the occupancy grid is re-estimated, so allow a little noise).
+  Json undone = Ok(live.Post("/api/undo", Json::object()));
+  EXPECT_EQ(undone["undone"], "delete");
+  EXPECT_EQ(undone["edits"], 0);
+  at::Tensor after_undo = RenderPng(live, best);
+  EXPECT_LT((after_undo - before).abs().mean().item<double>(), 0.1 * delete_change);
+
+  // Recolour to green: the selected pixels get greener.
+  Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", best}}));
+  Ok(live.Post("/api/edit", {{"op", "recolor"}, {"color", "#00ff00"}}));
+  at::Tensor green = RenderPng(live, best);
+  auto mean_in_mask = [&](const at::Tensor& image, int channel) {
+    return image.select(2, channel).masked_select(tinted).mean().item<double>();
+  };
+  EXPECT_GT(mean_in_mask(green, 1), mean_in_mask(before, 1) + 0.2);
+  EXPECT_LT(mean_in_mask(green, 0), mean_in_mask(before, 0) - 0.2);
+
+  // Move it by a fraction of the scene.
+  Json moved = Ok(live.Post("/api/edit", {{"op", "translate"}, {"offset", {0.0, 0.0, 0.3}}}));
+  EXPECT_EQ(moved["edits"], 2);
+  EXPECT_GT((RenderPng(live, best) - green).abs().amax(2).gt(0.2f).to(at::kFloat).mean().item<double>(), 0.01);
+
+  // Save: a new run folder beside the run, which loads with both edits.
+  Json saved = Ok(live.Post("/api/save", {{"out", "tiny-edited"}}));
+  const fs::path saved_path = saved["saved"].get<std::string>();
+  EXPECT_EQ(saved_path, fs::weakly_canonical(fs::path(run).parent_path() / "tiny-edited"));
+  EXPECT_EQ(EditList::Load(saved_path / "edits.json").size(), 2u);
+  auto reloaded = LoadNerfRun(saved_path.string(), "cpu");
+  auto edited_view = reloaded->Render(reloaded->TrainingCameras()[best]);
+  EXPECT_EQ(edited_view.rgb.size(0), 48);
+  ExpectError(live.Post("/api/save", {{"out", "tiny-edited"}}), 409, "already exists");
+  ExpectError(live.Post("/api/save", {{"out", "../escape"}}), 403, "..");
+  ExpectError(live.Post("/api/save", {{"out", "/etc/nerfedit-escape"}}), 403, "outside");
+  ExpectError(live.Post("/api/save", Json::object()), 400, "out");
+  EXPECT_FALSE(fs::exists("/etc/nerfedit-escape"));
+  fs::remove_all(saved_path);
+}
+
+TEST(EditSession, ClickSelectsWhatIsUnderThePixel) {
+  LiveEdit live(TinyRun());
+  // Find a pixel of the red sphere in camera 0 via the text mask, then click there.
+  auto res = live.Post("/api/select", {{"text", "red sphere"}, {"camera", 0}, {"format", "png"}});
+  ASSERT_EQ(res->status, 200) << res->body;
+  at::Tensor overlay = Decode(res->body), plain = RenderPng(live, 0);
+  at::Tensor tinted = (overlay - plain).abs().amax(2) > 0.1f;
+  ASSERT_GT(tinted.sum().item<int64_t>(), 0);
+  at::Tensor yx = tinted.nonzero().to(at::kFloat).mean(0);  // centroid of the sphere's pixels
+  Json click = Ok(live.Post("/api/select", {{"click", {{"x", yx[1].item<double>()}, {"y", yx[0].item<double>()}}},
+                                            {"camera", 0}}));
+  EXPECT_GT(click["coverage"].get<double>(), 0.005);
+  EXPECT_LT(click["coverage"].get<double>(), 0.9);
+}
+
+TEST(EditSession, BadRequestsGetClearErrors) {
+  LiveEdit live(TinyRun());
+  ExpectError(live.Post("/api/select", Json::object()), 400, "exactly one of");
+  ExpectError(live.Post("/api/select", {{"text", "red"}, {"click", {{"x", 1}, {"y", 1}}}, {"camera", 0}}), 400,
+              "exactly one of");
+  ExpectError(live.Post("/api/select", {{"click", {{"x", 1}, {"y", 1}}}}), 400, "needs the view");
+  ExpectError(live.Post("/api/select", {{"click", {{"x", 100}, {"y", 1}}}, {"camera", 0}}), 400, "outside");
+  ExpectError(live.Post("/api/select", {{"click", {{"x", 1}}}, {"camera", 0}}), 400, "\"y\"");
+  ExpectError(live.Post("/api/select", {{"text", "red"}, {"colour", 1}}), 400, "colour");
+  ExpectError(live.Post("/api/select", {{"text", "red"}, {"camera", 99}}), 404, "camera 99");
+  ExpectError(live.Post("/api/select", {{"text", "red"}, {"camera", 0}, {"width", 1000}, {"height", 1000}}), 413,
+              "max_pixels");
+  Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", 0}}));
+  ExpectError(live.Post("/api/select_render", {{"camera", 0}, {"mode", "depth"}}), 400, "rgb");
+  ExpectError(live.Post("/api/edit", {{"op", "explode"}}), 400, "unknown op \"explode\"");
+  ExpectError(live.Post("/api/edit", Json::object()), 400, "op");
+  ExpectError(live.Post("/api/edit", {{"op", "recolor"}}), 400, "#rrggbb");
+  ExpectError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "#12345g"}}), 400, "#rrggbb");
+  ExpectError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "red"}}), 400, "#rrggbb");
+  ExpectError(live.Post("/api/edit", {{"op", "translate"}, {"offset", {1, 2}}}), 400, "[x, y, z]");
+  ExpectError(live.Post("/api/edit", {{"op", "delete"}, {"color", "#ffffff"}}), 400, "recolor");
+  ExpectError(live.Post("/api/undo", {{"steps", 2}}), 400, "empty object");
+  ExpectError(live.Post("/api/save", {{"out", 5}}), 400, "out");
+}
+
+TEST(EditSession, RunsWithoutFeaturesSayWhy) {
+  ViewerServer server(std::make_shared<SphereScene>(false), "spheres", ViewerOptions().port(0));
+  EditSession::RegisterUnavailable(server);
+  server.Start();
+  httplib::Client c("127.0.0.1", server.port());
+  for (const char* path : {"/api/select", "/api/edit", "/api/undo", "/api/save", "/api/select_render"}) {
+    ExpectError(c.Post(path, "{}", "application/json"), 404, "no feature field");
+  }
+  NerfConfig plain;  // the default field has no features
+  EXPECT_FALSE(EditSession::Supports(NerfModel(plain, at::tensor({-1.f, -1.f, -1.f, 1.f, 1.f, 1.f}).view({2, 3}), {},
+                                               at::kCPU)));
+}
+
+}  // namespace
+}  // namespace nerfedit

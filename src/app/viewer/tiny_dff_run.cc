@@ -1,0 +1,48 @@
+#include "app/viewer/tiny_dff_run.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "data/procedural_scene.h"
+#include "methods/dff/dff_trainer.h"
+#include "models2d/small_clip.h"
+
+namespace nerfedit {
+namespace fs = std::filesystem;
+
+std::string MakeTinyDffRun(const std::string& dir) {
+  const std::string clip = dir + "/clip", scene = dir + "/scene", run = dir + "/run";
+  fs::create_directories(dir);
+  if (!fs::exists(clip + "/small_clip_training.json")) {
+    // Colour words are learnt first, which is all the scene's queries ("red sphere" vs "blue box") need.
+    SmallClipOptions options;
+    options.image_size(32).patch_size(8).vision_width(64).text_width(64).vision_layers(2).text_layers(2).heads(2)
+        .projection_dim(64).batch_size(64).steps(150).time_budget_seconds(20).train_per_class(6)
+        .held_out_per_class(1).supersample(1).lr(2e-3).warmup_steps(20).progress(false).seed(3);
+    TrainSmallClip(options, clip);
+  }
+  if (!fs::exists(scene)) {  // written atomically: present means complete
+    WriteProceduralDataset(DefaultScene(), ProceduralDatasetOptions().num_views(40).width(48).height(48), scene);
+  }
+  if (!fs::exists(run + "/checkpoint.pt")) {
+    fs::remove_all(run);
+    NerfConfig c;
+    c.data = scene;
+    c.teacher = clip;
+    c.test_every = 8;
+    c.steps = 400;
+    c.batch_rays = 1024;
+    c.eval_every = 0;
+    c.checkpoint_every = 0;
+    c.grid_resolution = 32;
+    c.grid_warmup_steps = 64;
+    c.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
+                      {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
+    c.device = "cpu";
+    MakeDffTrainer(c, run, {/*quiet=*/true, /*save_eval_images=*/false})->Train();
+  }
+  return run;
+}
+
+}  // namespace nerfedit

@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "data/procedural_scene.h"
+#include "fields/feature_field.h"
+#include "methods/dff/dff_query.h"
+#include "methods/dff/dff_trainer.h"
+#include "methods/nerf/nerf_checkpoint.h"
+#include "models2d/small_clip.h"
+#include "render/compositing.h"
+#include "util/error.h"
+#include "util/test_util.h"
+
+namespace nerfedit {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small CLIP trained once per process (about 20 s): colour words are learnt first, which is all the tiny scene's
+// text queries need ("red sphere" vs "blue box" ...).
+const std::string& TinyTeacher() {
+  static testing::TempDir dir;
+  static std::string path = [] {
+    std::string p = dir / "clip";
+    SmallClipOptions options;
+    options.image_size(32).patch_size(8).vision_width(64).text_width(64).vision_layers(2).text_layers(2).heads(2)
+        .projection_dim(64).batch_size(64).steps(150).time_budget_seconds(20).train_per_class(6)
+        .held_out_per_class(1).supersample(1).lr(2e-3).warmup_steps(20).progress(false).seed(3);
+    TrainSmallClip(options, p);
+    return p;
+  }();
+  return path;
+}
+
+const std::string& TinyScene() {
+  static testing::TempDir dir;
+  static std::string path = [] {
+    std::string p = dir / "scene";
+    WriteProceduralDataset(DefaultScene(), ProceduralDatasetOptions().num_views(40).width(48).height(48), p);
+    return p;
+  }();
+  return path;
+}
+
+NerfConfig TinyDffConfig(int64_t steps) {
+  NerfConfig c;
+  c.data = TinyScene();
+  c.teacher = TinyTeacher();
+  c.test_every = 8;
+  c.steps = steps;
+  c.batch_rays = 1024;
+  c.eval_every = 0;
+  c.checkpoint_every = 0;
+  c.grid_resolution = 32;
+  c.grid_warmup_steps = 64;
+  c.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
+                    {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
+  c.device = "cpu";
+  return c;
+}
+
+FeatureField SmallFeatureField() {
+  return FeatureField(FeatureFieldOptions::FromJson(
+      {{"aabb", {-1, -1, -1, 1, 1, 1}},
+       {"feature_dim", 8},
+       {"radiance", {{"encoding", {{"num_levels", 4}, {"log2_hashmap_size", 12}}}}},
+       {"feature_encoding", {{"num_levels", 4}, {"log2_hashmap_size", 12}}}}));
+}
+
+TEST(FeatureCompositing, FeaturesUseTheColourWeightsAndStopGradientKeepsDensityOut) {
+  NerfConfig config;
+  config.field = "feature_field";
+  config.sampler = "stratified";
+  config.num_samples = 32;
+  config.field_config = SmallFeatureField()->Config();
+  const at::Tensor aabb = torch::tensor({-1.f, -1.f, -1.f, 1.f, 1.f, 1.f}).view({2, 3});
+  NerfModel model(config, aabb, {}, torch::kCPU);
+  RayBatch rays;
+  rays.origins = torch::tensor({{0.f, 0.f, -3.f}, {0.2f, -0.1f, -3.f}}).repeat({8, 1});
+  rays.directions = torch::tensor({{0.f, 0.f, 1.f}, {0.f, 0.1f, 0.995f}}).repeat({8, 1});
+  rays.directions = rays.directions / rays.directions.norm(2, 1, true);
+  const at::Tensor bg = torch::ones({3});
+
+  // Feature compositing equals colour compositing with the same weights: composite the features as "colours".
+  RenderOutputs joint;
+  {
+    torch::NoGradGuard no_grad;  // without grad the renderer composites [rgb, features] in one pass
+    joint = model.RenderRays(rays, bg, false);
+  }
+  RenderOutputs separate = model.RenderRays(rays, bg, false);  // with grad: features on detached densities
+  ASSERT_TRUE(joint.features.defined());
+  EXPECT_TRUE(torch::allclose(joint.features, separate.features.detach(), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(joint.rgb, separate.rgb.detach(), 1e-5, 1e-6));
+
+  // The feature loss reaches the feature head but not the density (stop-gradient, the default)...
+  auto* field = dynamic_cast<FeatureFieldImpl*>(model.field().get());
+  ASSERT_NE(field, nullptr);
+  separate.features.pow(2).sum().backward();
+  EXPECT_GT(field->feature_encoding->table.grad().abs().sum().item<float>(), 0);
+  for (const auto& p : field->radiance->named_parameters()) {
+    EXPECT_TRUE(!p.value().grad().defined() || p.value().grad().abs().sum().item<float>() == 0) << p.key();
+  }
+  // ... and does reach it when the stop-gradient is off.
+  config.feature_stop_grad = false;
+  NerfModel open(config, aabb, {}, torch::kCPU);
+  open.RenderRays(rays, bg, false).features.pow(2).sum().backward();
+  auto* open_field = dynamic_cast<FeatureFieldImpl*>(open.field().get());
+  EXPECT_GT(open_field->radiance->encoding->table.grad().abs().sum().item<float>(), 0);
+}
+
+TEST(TeacherFeatures, BilinearLookupHitsPatchCentresAndInterpolatesBetween) {
+  // Two 2x2 maps of a 1-d feature over 4x4-pixel images: patch centres at pixels 1 and 3.
+  auto maps = torch::tensor({0.f, 1.f, 2.f, 3.f, 10.f, 11.f, 12.f, 13.f}).view({2, 2, 2, 1});
+  auto camera = torch::tensor({0, 0, 1, 1}, torch::kLong);
+  auto xy = torch::tensor({{1.f, 1.f}, {2.f, 1.f}, {3.f, 3.f}, {2.f, 2.f}});
+  auto v = SampleFeatureMaps(maps, camera, xy, 4, 4).squeeze(1);
+  EXPECT_TRUE(torch::allclose(v, torch::tensor({0.f, 0.5f, 13.f, 11.5f})));
+  // Outside the outermost centres the border value is kept.
+  EXPECT_NEAR(SampleFeatureMaps(maps, torch::tensor({0}, torch::kLong), torch::tensor({{0.f, 0.f}}), 4, 4).item<float>(),
+              0.f, 1e-6);
+}
+
+TEST(TeacherFeatures, DenseAndCropFeaturesAreCachedPerImageSet) {
+  Teacher dense({TinyTeacher(), "dense", 16});
+  const int64_t dim = dense.feature_dim();
+  auto images = torch::rand({2, 32, 48, 3});
+  auto map = dense.DenseFeatures(images[0]);
+  EXPECT_EQ(map.sizes(), (std::vector<int64_t>{4, 6, dim}));  // 8-px patches
+  EXPECT_TRUE(torch::allclose(map.norm(2, -1), torch::ones({4, 6}), 1e-4, 1e-4));
+  Teacher crops({TinyTeacher(), "crops", 16});
+  EXPECT_EQ(crops.DenseFeatures(images[0]).sizes(), (std::vector<int64_t>{8, 12, dim}));  // a window every 4 px
+
+  testing::TempDir dir;
+  const std::string cache = dir / "features.npy";
+  auto first = ComputeTeacherFeatures(dense, images, cache, false);
+  EXPECT_TRUE(fs::exists(cache));
+  EXPECT_TRUE(torch::equal(ComputeTeacherFeatures(dense, images, cache, false), first));
+  // Another image set (or teacher mode) must not reuse the cache.
+  auto other = ComputeTeacherFeatures(crops, images, cache, false);
+  EXPECT_EQ(other.size(1), 8);
+  EXPECT_THROW(Teacher({dir / "missing", "dense", 16}), Error);
+  EXPECT_THROW(Teacher({TinyTeacher(), "sparse", 16}), Error);
+}
+
+TEST(DffPipeline, TextQuerySelectsTheNamedObject) {
+  testing::TempDir runs;
+  auto trainer = MakeDffTrainer(TinyDffConfig(250), runs / "dff", {true, false});
+  EvalResult eval = trainer->Train();
+  EXPECT_GT(eval.psnr, 17.0);
+  auto model = LoadNerfRun(runs / "dff", "cpu");
+  Teacher teacher = LoadRunTeacher(model->config(), runs / "dff");
+  const auto names = SceneObjectNames(TinyScene());
+  ASSERT_EQ(names.size(), 6u);  // ground + five objects
+  // Held-out views with exact labels: IoU of the rendered mask of "red sphere" (label 2) against the truth.
+  const Dataset& test = trainer->test_set();
+  ASSERT_TRUE(test.labels.defined());
+  Selection red = TextSelection(teacher, "red sphere", names);
+  double inter = 0, uni = 0;
+  for (int64_t v = 0; v < test.size(); ++v) {
+    SelectionView view = RenderSelection(*model, red, test.cameras[v]);
+    auto truth = test.labels[v] == 2;
+    inter += (view.mask & truth).sum().item<double>();
+    uni += (view.mask | truth).sum().item<double>();
+  }
+  EXPECT_GT(inter / uni, 0.5) << "IoU of \"red sphere\"";
+
+  // The edit wrappers work on the trained field: deleting the selection removes its density at its centre.
+  SelectionStats stats = MeasureSelection(*model, red, 4);
+  auto centre = stats.centroid.unsqueeze(0);
+  EXPECT_GT(model->field()->QueryDensity(centre).item<float>(), 1.0f);
+  EXPECT_THROW(LoadRunTeacher(NerfConfig(), "plain-run"), Error);  // a run without a feature field
+}
+
+}  // namespace
+}  // namespace nerfedit
