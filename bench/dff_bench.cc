@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
     EvalResult dff_eval = dff->Train();
     const int64_t steps = dff->progress().step;
     NerfConfig plain = config;
+    plain.field = "hash_grid";  // the dff field's radiance part alone
+    plain.field_config = config.field_config.value("radiance", nlohmann::json::object());
     plain.time_budget_s = 0;
     plain.steps = steps;
     plain.eval_every = 0;

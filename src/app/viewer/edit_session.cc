@@ -66,11 +66,18 @@ struct SelectResult {
 
 struct EditSession::Impl {
   Impl(std::shared_ptr<NerfModel> model_in, std::string run_in)
-      : model(std::move(model_in)), run_dir(std::move(run_in)), trained_field(model->field()) {}
+      : model(std::move(model_in)),
+        run_dir(std::move(run_in)),
+        trained_field(model->field()),
+        trained_grid_density(model->grid().density().defined() ? model->grid().density().clone() : at::Tensor()),
+        trained_grid_occupied(model->grid().occupied().defined() ? model->grid().occupied().clone() : at::Tensor()) {}
 
   std::shared_ptr<NerfModel> model;
   const std::string run_dir;
   const FieldPtr trained_field;  // the field as loaded; the session's edits wrap it
+  // The occupancy grid as loaded: undoing every edit restores it exactly (SetField re-estimates a grid from the
+  // field, which differs slightly from the one accumulated during training).
+  const at::Tensor trained_grid_density, trained_grid_occupied;
   ViewerServer* server = nullptr;
   int64_t max_pixels = 0;        // the server's ViewerOptions::max_pixels
   std::vector<Camera> cameras;   // the model's training views (read once, before the server starts)
@@ -94,8 +101,15 @@ struct EditSession::Impl {
   // Publishes the trained field wrapped by the current edit list (the renderer reads model->field()).
   void ApplyCurrentEdits() {
     torch::NoGradGuard no_grad;
+    if (edits.empty()) {
+      model->set_field(trained_field);
+      if (trained_grid_density.defined()) {
+        model->grid().LoadState(trained_grid_density.clone(), trained_grid_occupied.clone());
+      }
+      return;
+    }
     // The session never writes compose edits, so no other run needs loading.
-    model->SetField(edits.empty() ? trained_field : ApplyEdits(trained_field, edits, nullptr));
+    model->SetField(ApplyEdits(trained_field, edits, nullptr));
   }
 
   ApiReply Select(const Json& body) {

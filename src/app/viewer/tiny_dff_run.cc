@@ -31,7 +31,7 @@ std::string MakeTinyDffRun(const std::string& dir) {
     c.data = scene;
     c.teacher = clip;
     c.test_every = 8;
-    c.steps = 400;
+    c.steps = 400;  // what methods/dff/dff_test.cc needs for "red sphere" (fewer steps, or a time budget, select nothing)
     c.batch_rays = 1024;
     c.eval_every = 0;
     c.checkpoint_every = 0;

@@ -95,7 +95,10 @@ NerfConfig NerfConfig::FromJson(const nlohmann::json& j, const std::string& cont
 NerfConfig NerfConfig::ForField(const std::string& field) {
   NerfConfig c;
   c.field = field;
+  // Instant-NGP adapts the batch to a sample budget; with a fixed 4096 rays an unpruned grid costs seconds a step.
+  c.target_samples_per_step = 1 << 16;
   if (field == "mlp") {
+    c.target_samples_per_step = 1 << 15;
     c.lr = 5e-4;
     c.lr_final_factor = 0.1;
     c.adam_eps = 1e-7;
