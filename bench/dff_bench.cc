@@ -1,11 +1,14 @@
 // bench/dff_procedural's driver: Distilled Feature Fields on the built-in procedural scene, whose generator gives
 // exact answers: label maps for 3D segmentation, and renders of the same scene with an object deleted, recoloured
 // or moved for edit fidelity. Last line: text_miou click_miou delete_psnr recolor_psnr translate_psnr leakage_psnr
-// feature_overhead.
+// feature_overhead. `make demo` also runs it (--overhead 0 --html FILE) for its report's selection/edit section.
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include "data/image_io.h"
 #include "data/procedural_scene.h"
@@ -23,9 +26,21 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Args {
-  std::string scene, teacher, out, config;
+  std::string scene, teacher, out, config, html;
   double budget = 240;
+  bool overhead = true;  // also train plain nerf for as many steps, to measure the feature head's overhead
 };
+
+// The view with `mask` [H,W] tinted orange.
+at::Tensor Overlay(const at::Tensor& rgb, const at::Tensor& mask) {
+  const at::Tensor m = mask.to(torch::kFloat).unsqueeze(-1);
+  return rgb * (1 - 0.6 * m) + 0.6 * m * torch::tensor({1.0f, 0.45f, 0.0f});
+}
+
+std::string Figure(const std::string& src, const std::string& caption) {
+  return "<figure style=\"display:inline-block;margin:4px\"><img src=\"" + src +
+         "\" style=\"width:192px;image-rendering:pixelated\"><figcaption>" + caption + "</figcaption></figure>";
+}
 
 double Iou(const at::Tensor& a, const at::Tensor& b) {
   const double uni = (a | b).sum().item<double>();
@@ -52,6 +67,8 @@ int main(int argc, char** argv) {
     else if (k == "--out") args.out = v;
     else if (k == "--config") args.config = v;
     else if (k == "--budget") args.budget = std::stod(v);
+    else if (k == "--overhead") args.overhead = v != "0";
+    else if (k == "--html") args.html = v;
     else { std::fprintf(stderr, "unknown flag %s\n", k.c_str()); return 1; }
   }
   try {
@@ -65,23 +82,34 @@ int main(int argc, char** argv) {
     auto dff = MakeDffTrainer(config, args.out + "/dff", {false, true});
     EvalResult dff_eval = dff->Train();
     const int64_t steps = dff->progress().step;
-    NerfConfig plain = config;
-    plain.field = "hash_grid";  // the dff field's radiance part alone
-    plain.field_config = config.field_config.value("radiance", nlohmann::json::object());
-    plain.time_budget_s = 0;
-    plain.steps = steps;
-    plain.eval_every = 0;
-    NerfTrainer nerf(plain, args.out + "/nerf", {true, false});
-    // The same number of steps: with a fixed step count the lr schedule matches too.
-    nerf.Train();
-    const double overhead = dff->progress().train_seconds / nerf.progress().train_seconds;
-    std::printf("dff: %lld steps in %.1f s (held-out PSNR %.2f dB); nerf: same steps in %.1f s\n",
-                static_cast<long long>(steps), dff->progress().train_seconds, dff_eval.psnr,
-                nerf.progress().train_seconds);
+    double overhead = 0;
+    if (args.overhead) {
+      NerfConfig plain = config;
+      plain.field = "hash_grid";  // the dff field's radiance part alone
+      plain.field_config = config.field_config.value("radiance", nlohmann::json::object());
+      plain.time_budget_s = 0;
+      plain.steps = steps;
+      plain.eval_every = 0;
+      NerfTrainer nerf(plain, args.out + "/nerf", {true, false});
+      // The same number of steps: with a fixed step count the lr schedule matches too.
+      nerf.Train();
+      overhead = dff->progress().train_seconds / nerf.progress().train_seconds;
+      std::printf("dff: %lld steps in %.1f s (held-out PSNR %.2f dB); nerf: same steps in %.1f s\n",
+                  static_cast<long long>(steps), dff->progress().train_seconds, dff_eval.psnr,
+                  nerf.progress().train_seconds);
+    } else {
+      std::printf("dff: %lld steps in %.1f s (held-out PSNR %.2f dB)\n", static_cast<long long>(steps),
+                  dff->progress().train_seconds, dff_eval.psnr);
+    }
 
     auto model = LoadNerfRun(args.out + "/dff", "auto");
     const FieldPtr trained = model->field();
     Teacher teacher = LoadRunTeacher(model->config(), args.out + "/dff");
+    std::ostringstream html;  // the demo report's section
+    fs::create_directories(args.out + "/selection");
+    html << "<h2>Select by text, then edit (Distilled Feature Fields)</h2><p>Teacher: " << teacher.Describe()
+         << ". Each object is queried by its name against the scene's other names; masks on held-out view 0, IoU "
+            "against the generator's exact labels over every held-out view.</p><div>";
     const Dataset& test = dff->test_set();
     const Dataset& train = dff->train_set();
     const ProceduralScene scene = ProceduralScene::FromJson(ReadJsonFile(
@@ -117,6 +145,14 @@ int main(int argc, char** argv) {
       const double ti = Iou(mt, truth), ci = Iou(mc, truth);
       text_iou_sum += ti;
       click_iou_sum += ci;
+      {
+        const SelectionView first = RenderSelection(*model, text, test.cameras[0]);
+        const std::string file = "selection/" + std::to_string(k) + ".png";
+        SaveImage(args.out + "/" + file, Overlay(first.rgb, first.mask));
+        char caption[160];
+        std::snprintf(caption, sizeof(caption), "\"%s\": IoU %.2f (click %.2f)", name.c_str(), ti, ci);
+        html << Figure(file, caption);
+      }
       std::printf("  %-16s text IoU %.3f  click IoU %.3f (view %lld)\n", name.c_str(), ti, ci,
                   static_cast<long long>(view));
     }
@@ -140,6 +176,7 @@ int main(int argc, char** argv) {
       moved.objects[scene.FindObject("green cylinder")].center[0] += 0.25f;
       cases.push_back({"translate", "green cylinder", {{"op", "transform"}, {"matrix", Matrix({0.25f, 0, 0})}}, moved});
     }
+    html << "</div><h3>Edits on held-out view 0: before, after, the generator's ground truth</h3>";
     std::map<std::string, double> edit_psnr;
     double leakage_sum = 0;
     int leakage_count = 0;
@@ -168,6 +205,7 @@ int main(int argc, char** argv) {
         auto untouched = ((truth.rgb - original.rgb).abs().amax(-1) < 1e-3);
         leak_sum += MaskedPsnr(after.rgb, before.rgb, untouched);
         if (v == 0) {
+          SaveImage(args.out + "/edits/" + c.name + "_before.png", before.rgb);
           SaveImage(args.out + "/edits/" + c.name + "_render.png", after.rgb);
           SaveImage(args.out + "/edits/" + c.name + "_truth.png", truth.rgb);
         }
@@ -177,13 +215,26 @@ int main(int argc, char** argv) {
       ++leakage_count;
       std::printf("  %-9s %-16s PSNR vs truth %.2f dB, leakage PSNR %.2f dB\n", c.name.c_str(), c.object.c_str(),
                   edit_psnr[c.name], leak_sum / test.size());
+      char caption[200];
+      std::snprintf(caption, sizeof(caption), "%s \"%s\": %.2f dB vs truth, leakage %.2f dB", c.name.c_str(),
+                    c.object.c_str(), edit_psnr[c.name], leak_sum / test.size());
+      html << "<div>" << Figure("edits/" + c.name + "_before.png", "before")
+           << Figure("edits/" + c.name + "_render.png", caption) << Figure("edits/" + c.name + "_truth.png", "truth")
+           << "</div>";
     }
     std::printf("query+render latency (new text query, %lldx%lld view): %.0f ms\n",
                 static_cast<long long>(test.cameras[0].width), static_cast<long long>(test.cameras[0].height), query_ms);
-    std::printf("text_miou=%.3f click_miou=%.3f delete_psnr=%.2f recolor_psnr=%.2f translate_psnr=%.2f "
-                "leakage_psnr=%.2f feature_overhead=%.2f\n",
-                text_iou_sum / num_objects, click_iou_sum / num_objects, edit_psnr["delete"], edit_psnr["recolor"],
-                edit_psnr["translate"], leakage_sum / leakage_count, overhead);
+    char line[400];
+    std::snprintf(line, sizeof(line),
+                  "text_miou=%.3f click_miou=%.3f delete_psnr=%.2f recolor_psnr=%.2f translate_psnr=%.2f "
+                  "leakage_psnr=%.2f feature_overhead=%.2f",
+                  text_iou_sum / num_objects, click_iou_sum / num_objects, edit_psnr["delete"], edit_psnr["recolor"],
+                  edit_psnr["translate"], leakage_sum / leakage_count, overhead);
+    if (!args.html.empty()) {
+      html << "<p><code>" << line << "</code> (feature_overhead 0: not measured here; see bench/dff_procedural)</p>";
+      std::ofstream(args.html) << html.str();
+    }
+    std::printf("%s\n", line);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# `make demo`: the built-in procedural scene -> train -> orbit render -> demo/report.html.
+# `make demo`: the built-in procedural scene -> a hash-grid field with a distilled feature head -> text selection,
+# delete / recolour / move against the generator's ground truth -> orbit render -> demo/report.html.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${1:-$ROOT/build}"
 BIN="$BUILD/src/app/nerfedit"
 DEMO="$ROOT/demo"
 BUDGET="${DEMO_BUDGET:-180}"
+CLIP="${NERFEDIT_SMALL_CLIP:-${XDG_CACHE_HOME:-$HOME/.cache}/nerfedit/small_clip}"
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
-echo "== 1/4 procedural scene (100 views, 128x128, exact depth and labels) =="
+echo "== 1/5 procedural scene (100 views, 128x128, exact depth and labels) =="
 "$BIN" scene make --out "$DEMO/scene" --views 100 --width 128 --height 128
-echo "== 2/4 train the hash-grid field (${BUDGET} s budget) =="
-"$BIN" train --data "$DEMO/scene" --out "$DEMO/run" --config "$ROOT/configs/procedural.json" --time-budget "$BUDGET"
-echo "== 3/4 render an orbit with depth =="
-"$BIN" render "$DEMO/run" --out "$DEMO/orbit" --orbit 36 --depth
-echo "== 4/4 report =="
-"$BIN" report "$DEMO/run" --out "$DEMO/report.html" --orbit "$DEMO/orbit" --title "nerfedit demo: procedural scene"
+echo "== 2/5 the text teacher: nerfedit's small CLIP ($CLIP) =="
+if [ -f "$CLIP/config.json" ]; then
+  echo "found (delete it to retrain)"
+else
+  "$BIN" clip train --out "$CLIP" --minutes "${DEMO_CLIP_MINUTES:-9}"
+fi
+echo "== 3/5 dff: train the field and its feature head (${BUDGET} s), select each object by text, edit, measure =="
+"$BUILD/dff_bench" --scene "$DEMO/scene" --teacher "$CLIP" --out "$DEMO/dff" --config "$ROOT/configs/demo_dff.json" \
+  --budget "$BUDGET" --overhead 0 --html "$DEMO/dff/edits.html" 2>&1 | grep -v '^train \[\|^teacher \['
+echo "== 4/5 render an orbit with depth =="
+"$BIN" render "$DEMO/dff/dff" --out "$DEMO/orbit" --orbit 36 --depth
+echo "== 5/5 report =="
+"$BIN" report "$DEMO/dff/dff" --out "$DEMO/report.html" --orbit "$DEMO/orbit" --extra "$DEMO/dff/edits.html" \
+  --title "nerfedit demo: procedural scene"
 echo "open $DEMO/report.html"

@@ -41,6 +41,25 @@ std::string ImageTag(const std::string& path, const std::string& title) {
   return "<img title=\"" + title + "\" src=\"data:image/png;base64," + Base64(ReadTextFile(path)) + "\">";
 }
 
+// Inlines the fragment's images: every src="FILE.png" that names a file relative to `dir` becomes a data URI, so the
+// page stays self-contained.
+std::string InlineImages(const std::string& html, const fs::path& dir) {
+  std::string out;
+  size_t pos = 0;
+  const std::string key = "src=\"";
+  for (size_t at; (at = html.find(key, pos)) != std::string::npos;) {
+    const size_t begin = at + key.size(), end = html.find('"', begin);
+    if (end == std::string::npos) break;
+    const std::string src = html.substr(begin, end - begin);
+    out += html.substr(pos, begin - pos);
+    const fs::path file = dir / src;
+    const bool local = src.size() > 4 && src.compare(src.size() - 4, 4, ".png") == 0 && src.find(':') == std::string::npos;
+    out += local && fs::is_regular_file(file) ? "data:image/png;base64," + Base64(ReadTextFile(file.string())) : src;
+    pos = end;
+  }
+  return out + html.substr(pos);
+}
+
 // PSNR over training time as an inline SVG line chart.
 std::string CurveSvg(const nlohmann::json& curve) {
   if (curve.empty()) return "<p>no held-out evaluations were recorded during training</p>";
@@ -99,7 +118,7 @@ int RunReport(int argc, char** argv) {
   app.add_option("--out", out, "HTML file to write")->required();
   app.add_option("--orbit", orbit_dir, "folder of orbit_*.png frames (from `nerfedit render --orbit`)");
   app.add_option("--title", title, "page title");
-  app.add_option("--extra", extra_html, "HTML fragment file to append (other pipelines' sections)");
+  app.add_option("--extra", extra_html, "HTML fragment file to append (other pipelines' sections); its <img src=\"x.png\"> files, relative to it, are inlined");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
   NE_CHECK(fs::exists(run + "/run.json"), run, " is not a nerfedit run (no run.json)");
   const nlohmann::json info = ReadJsonFile(run + "/run.json");
@@ -147,7 +166,7 @@ int RunReport(int argc, char** argv) {
     html << "];let i=0;const img=document.getElementById('orbit');"
          << "setInterval(()=>{img.src=frames[i];i=(i+1)%frames.length;},80);</script>";
   }
-  if (!extra_html.empty()) html << ReadTextFile(extra_html);
+  if (!extra_html.empty()) html << InlineImages(ReadTextFile(extra_html), fs::path(extra_html).parent_path());
   html << "<h2>Configuration</h2><pre>" << config.dump(1) << "</pre></body></html>";
   WriteTextAtomically(out, html.str());
   std::printf("wrote %s\n", out.c_str());

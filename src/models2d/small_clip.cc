@@ -12,6 +12,7 @@
 #include "models2d/clip_tokenizer.h"
 #include "models2d/small_clip_tokenizer.h"
 #include "util/atomic_file.h"
+#include "util/blas_threads.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 #include "util/progress_bar.h"
@@ -42,6 +43,14 @@ void SmallClipOptions::Check() const {
            train_per_class(), " and held_out_per_class ", held_out_per_class(), " must be >= 1");
   NE_CHECK(supersample() >= 1, "SmallClipOptions: supersample is ", supersample());
   NE_CHECK(refresh_per_step() >= 0, "SmallClipOptions: refresh_per_step is ", refresh_per_step(), ", expected >= 0");
+  NE_CHECK(scene_crops() >= 0, "SmallClipOptions: scene_crops is ", scene_crops(), ", expected >= 0");
+  NE_CHECK(scene_pool() >= 1, "SmallClipOptions: scene_pool is ", scene_pool(), ", expected >= 1");
+  NE_CHECK(threads() >= 1, "SmallClipOptions: threads is ", threads(), ", expected >= 1");
+  SceneCropConfig().Check();
+}
+
+SceneCropOptions SmallClipOptions::SceneCropConfig() const {
+  return SceneCropOptions().scene_image_size(scene_image_size()).crop(scene_crop()).supersample(supersample());
 }
 
 nlohmann::json SmallClipOptions::ToJson() const {
@@ -56,7 +65,10 @@ nlohmann::json SmallClipOptions::ToJson() const {
           {"held_out_per_class", held_out_per_class()}, {"supersample", supersample()},
           {"refresh_per_step", refresh_per_step()},
           {"seed", seed()},                   {"progress", progress()},
-          {"caption_set_negatives", caption_set_negatives()}};
+          {"caption_set_negatives", caption_set_negatives()},
+          {"scene_crops", scene_crops()},     {"scene_pool", scene_pool()},
+          {"scene_crop", scene_crop()},       {"scene_image_size", scene_image_size()},
+          {"threads", threads()}};
 }
 
 SmallClipOptions SmallClipOptions::FromJson(const nlohmann::json& j) {
@@ -83,7 +95,12 @@ SmallClipOptions SmallClipOptions::FromJson(const nlohmann::json& j) {
       .Optional("refresh_per_step", &o.refresh_per_step())
       .Optional("seed", &o.seed())
       .Optional("progress", &o.progress())
-      .Optional("caption_set_negatives", &o.caption_set_negatives());
+      .Optional("caption_set_negatives", &o.caption_set_negatives())
+      .Optional("scene_crops", &o.scene_crops())
+      .Optional("scene_pool", &o.scene_pool())
+      .Optional("scene_crop", &o.scene_crop())
+      .Optional("scene_image_size", &o.scene_image_size())
+      .Optional("threads", &o.threads());
   r.Finish();
   o.Check();
   return o;
@@ -118,19 +135,56 @@ nlohmann::json SmallClipResult::ToJson() const {
   return {{"zero_shot_top1", zero_shot_top1}, {"train_seconds", train_seconds},
           {"render_seconds", render_seconds}, {"steps", steps},
           {"final_loss", final_loss},         {"final_batch_accuracy", final_batch_accuracy},
-          {"num_captions", num_captions},     {"num_held_out", num_held_out}};
+          {"num_captions", num_captions},     {"num_held_out", num_held_out},
+          {"shape_accuracy", attribute_accuracy[0]}, {"colour_accuracy", attribute_accuracy[1]},
+          {"size_accuracy", attribute_accuracy[2]},  {"count_accuracy", attribute_accuracy[3]},
+          {"scene_crop_top1", scene_crop_top1}};
 }
 
 double ZeroShotTop1(ClipModel model, const ClipTokenizer& tokenizer, int64_t context_length,
-                    const CaptionedImagePool& pool) {
+                    const CaptionedImagePool& pool, std::array<double, 4>* attribute_accuracy) {
   torch::NoGradGuard no_grad;
   const at::Tensor text = model->EncodeText(tokenizer.Tokenize(FullCaptions(), context_length));  // [C,P]
   int64_t correct = 0;
+  std::array<int64_t, 4> attribute_correct{};
   for (int64_t begin = 0; begin < pool.size(); begin += 256) {
     const int64_t end = std::min(pool.size(), begin + 256);
     const at::Tensor image = model->EncodeImage(pool.images.slice(0, begin, end));  // [b,P]
     const at::Tensor predicted = image.mm(text.t()).argmax(1);
     correct += predicted.eq(pool.classes.slice(0, begin, end)).sum().item<int64_t>();
+    for (int64_t i = begin; i < end; ++i) {
+      const ObjectClass p = ObjectClassAt(predicted[i - begin].item<int64_t>());
+      const ObjectClass t = ObjectClassAt(pool.classes[i].item<int64_t>());
+      attribute_correct[0] += p.shape == t.shape, attribute_correct[1] += p.colour == t.colour;
+      attribute_correct[2] += p.size == t.size, attribute_correct[3] += p.count == t.count;
+    }
+  }
+  if (attribute_accuracy != nullptr) {
+    for (int k = 0; k < 4; ++k) (*attribute_accuracy)[k] = pool.size() > 0 ? attribute_correct[k] / double(pool.size()) : 0;
+  }
+  return pool.size() > 0 ? static_cast<double>(correct) / pool.size() : 0.0;
+}
+
+double SceneCropTop1(ClipModel model, const ClipTokenizer& tokenizer, int64_t context_length,
+                     const SceneCropPool& pool) {
+  torch::NoGradGuard no_grad;
+  // Labels: shape * colours + colour for every "colour shape" caption, then "ground".
+  const int64_t colours = static_cast<int64_t>(CaptionColours().size());
+  std::vector<std::string> texts;
+  for (int64_t s = 0; s < static_cast<int64_t>(CaptionShapes().size()); ++s) {
+    for (int64_t c = 0; c < colours; ++c) {
+      texts.push_back(MakeCaption({static_cast<int>(s), static_cast<int>(c), 0, 0}, CaptionTemplate::kColourShape));
+    }
+  }
+  texts.push_back(kGroundCaption);
+  const at::Tensor text = model->EncodeText(tokenizer.Tokenize(texts, context_length));
+  const at::Tensor truth = torch::where(pool.shape.ge(0), pool.shape * colours + pool.colour,
+                                        torch::full_like(pool.shape, static_cast<int64_t>(texts.size()) - 1));
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < pool.size(); begin += 256) {
+    const int64_t end = std::min(pool.size(), begin + 256);
+    const at::Tensor predicted = model->EncodeImage(pool.images.slice(0, begin, end)).mm(text.t()).argmax(1);
+    correct += predicted.eq(truth.slice(0, begin, end)).sum().item<int64_t>();
   }
   return pool.size() > 0 ? static_cast<double>(correct) / pool.size() : 0.0;
 }
@@ -150,17 +204,19 @@ at::Tensor TrimPadding(const at::Tensor& ids) {
   return ids.slice(1, 0, length).contiguous();
 }
 
-// Every caption of every (class, template, synonym) tokenised once, with which classes it describes.
+// Every caption of every (class, template, synonym) tokenised once, then kGroundCaption, with what each describes:
+// column c < C is object class c, column C the ground.
 struct CaptionTable {
-  at::Tensor ids;        // [C*T*2, L] i64, row (c*T + t)*2 + synonym
-  at::Tensor describes;  // [C*T*2, C] bool: caption row describes class
+  at::Tensor ids;        // [C*T*2 + 1, L] i64, row (c*T + t)*2 + synonym; the last row is kGroundCaption
+  at::Tensor describes;  // [C*T*2 + 1, C + 1] bool: caption row describes column
+  int64_t ground_row() const { return ids.size(0) - 1; }
 };
 
 CaptionTable BuildCaptionTable(const ClipTokenizer& tokenizer, int64_t context_length) {
   const int64_t classes = NumObjectClasses();
   std::vector<std::string> captions;
   CaptionTable table;
-  table.describes = torch::zeros({classes * kNumCaptionTemplates * 2, classes}, torch::kBool);
+  table.describes = torch::zeros({classes * kNumCaptionTemplates * 2 + 1, classes + 1}, torch::kBool);
   auto describes = table.describes.accessor<bool, 2>();
   int64_t row = 0;
   for (int64_t c = 0; c < classes; ++c) {
@@ -174,9 +230,31 @@ CaptionTable BuildCaptionTable(const ClipTokenizer& tokenizer, int64_t context_l
       }
     }
   }
+  captions.push_back(kGroundCaption);
+  describes[row][classes] = true;
   table.ids = TrimPadding(tokenizer.Tokenize(captions, context_length));
   return table;
 }
+
+// Which describes-columns an image stands for: its class; for an object crop (whose size and count words are
+// undefined) the four classes of its shape and colour, so a caption naming a size or count is never its negative;
+// the ground column for a ground crop.
+void MarkColumns(at::TensorAccessor<float, 2> columns, int64_t row, int64_t shape, int64_t colour) {
+  if (shape < 0) {
+    columns[row][NumObjectClasses()] = 1;
+    return;
+  }
+  for (int size = 0; size < static_cast<int>(CaptionSizes().size()); ++size) {
+    for (int count = 0; count < static_cast<int>(CaptionCounts().size()); ++count) {
+      columns[row][ObjectClassIndex({static_cast<int>(shape), static_cast<int>(colour), size, count})] = 1;
+    }
+  }
+}
+
+// Caption templates of object crops (they have no size or count): "red sphere", "sphere", "red".
+constexpr double kCropTemplateWeights[3] = {0.5, 0.25, 0.25};
+constexpr CaptionTemplate kCropTemplates[3] = {CaptionTemplate::kColourShape, CaptionTemplate::kShape,
+                                               CaptionTemplate::kColour};
 
 // Random shifts of up to `max_shift` pixels (edge-replicated) and horizontal flips; neither changes what the
 // caption says, and both widen the fixed pool of viewpoints.
@@ -241,21 +319,32 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
                                                                  2 * options.seed() + 1, options.supersample());
   const CaptionedImagePool held_out = RenderCaptionedImagePool(options.held_out_per_class(), options.image_size(),
                                                                2 * options.seed() + 2, options.supersample());
+  const SceneCropOptions crop_options = options.SceneCropConfig();
+  SceneCropPool crop_pool, crop_held_out;
+  if (options.scene_crops() > 0) {
+    crop_pool = RenderSceneCropPool(options.scene_pool(), options.image_size(), 2 * options.seed() + 3, crop_options);
+    crop_held_out = RenderSceneCropPool(40, options.image_size(), 2 * options.seed() + 4, crop_options);
+  }
   SmallClipResult result;
   result.render_seconds = NowSeconds() - render_start;
   if (options.progress()) {
-    std::fprintf(stderr, "small CLIP: %lld training + %lld held-out images rendered in %.1f s, %lld classes, %lld tokens\n",
+    std::fprintf(stderr,
+                 "small CLIP: %lld training + %lld held-out images and %lld + %lld scene crops rendered in %.1f s, "
+                 "%lld classes, %lld tokens\n",
                  static_cast<long long>(train_pool.size()), static_cast<long long>(held_out.size()),
+                 static_cast<long long>(crop_pool.size()), static_cast<long long>(crop_held_out.size()),
                  result.render_seconds, static_cast<long long>(NumObjectClasses()), static_cast<long long>(bpe.size()));
   }
 
-  // One intra-op thread while training: this model's ops are too small to split, and on a shared 2-core machine
-  // two threads waiting on each other made steps ~15x slower (measured: 42 vs 616 steps in 150 s). Restored at exit.
-  struct SingleThread {
+  // `threads` BLAS threads and one torch intra-op thread while training: the step's time is in matrix products
+  // (BLAS), while torch's element-wise ops are too small to split — on a shared 2-core machine two intra-op threads
+  // waiting on each other made steps ~15x slower (measured: 42 vs 616 steps in 150 s).
+  struct TrainingThreads {
     int saved = at::get_num_threads();
-    SingleThread() { at::set_num_threads(1); }
-    ~SingleThread() { at::set_num_threads(saved); }
-  } single_thread;
+    TrainingThreads() { at::set_num_threads(1); }
+    ~TrainingThreads() { at::set_num_threads(saved); }
+  } training_threads;
+  ScopedBlasThreads blas_threads(options.threads());
 
   ClipModel model(config);
   model->train();
@@ -278,10 +367,14 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
   const int64_t classes = NumObjectClasses();
   const int64_t batch = options.batch_size();
   std::discrete_distribution<int> pick_template(std::begin(kTemplateWeights), std::end(kTemplateWeights));
+  std::discrete_distribution<int> pick_crop_template(std::begin(kCropTemplateWeights), std::end(kCropTemplateWeights));
+  const int64_t crops = options.scene_crops();
+  const int64_t rows_per_step = batch + crops;
   std::bernoulli_distribution pick_synonym(0.3);
-  const at::Tensor labels = torch::arange(batch, torch::kLong);
+  const at::Tensor labels = torch::arange(rows_per_step, torch::kLong);
   const at::Tensor full_caption_ids = TrimPadding(tokenizer.Tokenize(FullCaptions(), options.context_length()));
-  const at::Tensor off_diagonal = torch::eye(batch, torch::kBool).logical_not();
+  const at::Tensor off_diagonal = torch::eye(rows_per_step, torch::kBool).logical_not();
+  const at::Tensor describes = captions.describes.to(torch::kFloat);
   ProgressBar bar("clip train", 1000);
   std::vector<double> recent_loss, recent_accuracy;
   int64_t step = 0;
@@ -294,22 +387,41 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
     const double lr = options.lr() * warmup * 0.5 * (1.0 + std::cos(M_PI * progress));
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 
-    // One image of each of `batch` distinct classes; each gets a caption of a random template.
+    // One image of each of `batch` distinct classes; each gets a caption of a random template. Then `crops` scene
+    // crops with the caption of their centre pixel.
     const at::Tensor batch_classes = torch::randperm(classes, torch::kLong).slice(0, 0, batch);
-    std::vector<int64_t> image_rows(batch), caption_rows(batch);
+    std::vector<int64_t> image_rows(batch), caption_rows(rows_per_step), crop_rows(crops);
+    at::Tensor columns = torch::zeros({rows_per_step, classes + 1});
+    auto column_of = columns.accessor<float, 2>();
     for (int64_t i = 0; i < batch; ++i) {
       const int64_t c = batch_classes[i].item<int64_t>();
       const auto& rows = train_pool.by_class[c];
       image_rows[i] = rows[std::uniform_int_distribution<size_t>(0, rows.size() - 1)(rng)];
       caption_rows[i] = (c * kNumCaptionTemplates + pick_template(rng)) * 2 + (pick_synonym(rng) ? 1 : 0);
+      column_of[i][c] = 1;
+    }
+    for (int64_t k = 0; k < crops; ++k) {
+      const int64_t row = std::uniform_int_distribution<int64_t>(0, crop_pool.size() - 1)(rng);
+      const int64_t shape = crop_pool.shape[row].item<int64_t>(), colour = crop_pool.colour[row].item<int64_t>();
+      crop_rows[k] = row;
+      if (shape < 0) {
+        caption_rows[batch + k] = captions.ground_row();
+      } else {
+        const int64_t c = ObjectClassIndex({static_cast<int>(shape), static_cast<int>(colour), 0, 0});
+        const int t = static_cast<int>(kCropTemplates[pick_crop_template(rng)]);
+        caption_rows[batch + k] = (c * kNumCaptionTemplates + t) * 2 + (pick_synonym(rng) ? 1 : 0);
+      }
+      MarkColumns(column_of, batch + k, shape, colour);
     }
     const at::Tensor caption_index = torch::tensor(caption_rows, torch::kLong);
-    const at::Tensor images = Augment(train_pool.images.index_select(0, torch::tensor(image_rows, torch::kLong)), 4, rng);
+    at::Tensor images = train_pool.images.index_select(0, torch::tensor(image_rows, torch::kLong));
+    if (crops > 0) images = torch::cat({images, crop_pool.images.index_select(0, torch::tensor(crop_rows, torch::kLong))});
+    images = Augment(images, 4, rng);
     const at::Tensor ids = captions.ids.index_select(0, caption_index);
     // A short caption ("red") describes several images of the batch: those pairs are not negatives, so they are
-    // masked out of both softmaxes. describes[j][class_i] -> mask[i][j] (image i, text j).
+    // masked out of both softmaxes: image i and text j are masked when text j describes a column image i stands for.
     const at::Tensor mask =
-        captions.describes.index_select(0, caption_index).index_select(1, batch_classes).t().logical_and(off_diagonal);
+        columns.mm(describes.index_select(0, caption_index).t()).gt(0.5).logical_and(off_diagonal);  // [images, texts]
 
     const at::Tensor image_embed = model->EncodeImage(images);  // [B,P] unit length
     const at::Tensor text_embed = model->EncodeText(ids);       // [B,P] unit length
@@ -323,7 +435,7 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
       // caption set is only C short texts), so each step sees the hard negatives that differ in one attribute.
       const at::Tensor all_text = model->EncodeText(full_caption_ids);  // [C,P]
       loss = loss + torch::nn::functional::cross_entropy(
-                        model->logit_scale.exp() * image_embed.mm(all_text.t()), batch_classes);
+                        model->logit_scale.exp() * image_embed.slice(0, 0, batch).mm(all_text.t()), batch_classes);
     }
     optimizer.zero_grad();
     loss.backward();
@@ -342,6 +454,11 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
       const uint64_t first = (1ull << 62) | (options.seed() << 40) |
                              static_cast<uint64_t>(step * options.refresh_per_step());
       RerenderPoolRows(&train_pool, rows, first, options.supersample());
+    }
+    if (crops > 0) {
+      // One fresh scene per step, in its own seed range (bit 61) like the caption images' refresh.
+      const uint64_t scene_seed = (1ull << 61) | (options.seed() << 40) | static_cast<uint64_t>(step);
+      RerenderSceneSlot(&crop_pool, step % options.scene_pool(), scene_seed, crop_options);
     }
 
     recent_loss.push_back(loss.item<double>());
@@ -368,14 +485,20 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
   if (options.progress()) bar.Finish("steps " + std::to_string(step));
 
   model->eval();
-  result.zero_shot_top1 = ZeroShotTop1(model, tokenizer, options.context_length(), held_out);
+  result.zero_shot_top1 =
+      ZeroShotTop1(model, tokenizer, options.context_length(), held_out, &result.attribute_accuracy);
+  if (crops > 0) result.scene_crop_top1 = SceneCropTop1(model, tokenizer, options.context_length(), crop_held_out);
   result.num_captions = classes;
   result.num_held_out = held_out.size();
   result.train_seconds = NowSeconds() - start;
   if (options.progress()) {
-    std::fprintf(stderr, "small CLIP: zero-shot top-1 %.4f on %lld held-out images among %lld captions, %.1f s\n",
+    std::fprintf(stderr,
+                 "small CLIP: zero-shot top-1 %.4f on %lld held-out images among %lld captions (shape %.3f, colour "
+                 "%.3f, size %.3f, count %.3f); scene crops %.4f; %.1f s\n",
                  result.zero_shot_top1, static_cast<long long>(result.num_held_out),
-                 static_cast<long long>(result.num_captions), result.train_seconds);
+                 static_cast<long long>(result.num_captions), result.attribute_accuracy[0],
+                 result.attribute_accuracy[1], result.attribute_accuracy[2], result.attribute_accuracy[3],
+                 result.scene_crop_top1, result.train_seconds);
   }
 
   ClipBundle bundle{config, model, tokenizer};

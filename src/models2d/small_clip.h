@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/arg.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
 #include "models2d/clip.h"
 #include "models2d/small_clip_data.h"
+#include "models2d/small_clip_scene_crops.h"
 
 namespace nerfedit {
 
@@ -38,6 +40,12 @@ struct SmallClipOptions {
   TORCH_ARG(bool, progress) = true;
   // Also contrast each image with the whole full-caption set (see TrainSmallClip).
   TORCH_ARG(bool, caption_set_negatives) = true;
+  // Scene crops (small_clip_scene_crops.h) added to every batch; 0 trains on caption images alone.
+  TORCH_ARG(int64_t, scene_crops) = 32;
+  TORCH_ARG(int64_t, scene_pool) = 96;        // scenes in the crop pool; one is re-rendered per step
+  TORCH_ARG(int64_t, scene_crop) = 32;        // window in scene pixels (match the teacher's teacher_crop)
+  TORCH_ARG(int64_t, scene_image_size) = 128;  // scene render width (match the dataset's)
+  TORCH_ARG(int, threads) = 1;                // BLAS threads while training (see TrainSmallClip)
 
  public:
   void Check() const;  // throws naming the field and its value
@@ -45,6 +53,7 @@ struct SmallClipOptions {
   static SmallClipOptions FromJson(const nlohmann::json& j);
   // The CLIP architecture for a tokenizer of vocab_size tokens whose end token is end_token.
   ClipConfig MakeClipConfig(int64_t vocab_size, int64_t end_token) const;
+  SceneCropOptions SceneCropConfig() const;
 };
 
 struct SmallClipResult {
@@ -56,6 +65,10 @@ struct SmallClipResult {
   double final_batch_accuracy = 0;
   int64_t num_captions = 0;      // size of the zero-shot caption set
   int64_t num_held_out = 0;
+  // Held-out attribute accuracy of the zero-shot prediction: shape, colour, size, count.
+  std::array<double, 4> attribute_accuracy{};
+  // Held-out scene crops, argmax over every "colour shape" caption and "ground" (what dff's teacher relies on).
+  double scene_crop_top1 = 0;
   nlohmann::json ToJson() const;
 };
 
@@ -65,7 +78,12 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
                                ClipBundle* trained = nullptr);
 
 // Zero-shot top-1 of `model` on pool images against the full caption set.
+// attribute_accuracy (optional): how often the predicted caption has the right shape, colour, size, count.
 double ZeroShotTop1(ClipModel model, const ClipTokenizer& tokenizer, int64_t context_length,
-                    const CaptionedImagePool& pool);
+                    const CaptionedImagePool& pool, std::array<double, 4>* attribute_accuracy = nullptr);
+
+// Top-1 of scene crops among every "colour shape" caption plus "ground".
+double SceneCropTop1(ClipModel model, const ClipTokenizer& tokenizer, int64_t context_length,
+                     const SceneCropPool& pool);
 
 }  // namespace nerfedit

@@ -133,6 +133,7 @@ std::vector<std::string> CaptionCorpus() {
       }
     }
   }
+  corpus.push_back(kGroundCaption);
   return corpus;
 }
 
@@ -159,21 +160,25 @@ std::array<float, 3> ShapeSize(const std::string& shape, float r) {
 }
 
 ProceduralObject MakeObject(const ObjectClass& c, float radius, float x, float y, std::mt19937_64& rng) {
-  const CaptionShape& shape = CaptionShapes()[c.shape];
+  return MakeCaptionObject(c.shape, c.colour, radius, x, y, rng);
+}
+
+}  // namespace
+
+ProceduralObject MakeCaptionObject(int shape_index, int colour_index, float radius, float x, float y,
+                                   std::mt19937_64& rng) {
+  const CaptionShape& shape = CaptionShapes().at(shape_index);
+  const CaptionColour& colour = CaptionColours().at(colour_index);
   ProceduralObject o;
-  o.name = CaptionColours()[c.colour].name + " " + shape.singular;
+  o.name = colour.name + " " + shape.singular;
   o.shape = shape.render_shape;
-  for (int k = 0; k < 3; ++k) {
-    o.color[k] = std::clamp(CaptionColours()[c.colour].rgb[k] + Uniform(rng, -0.05f, 0.05f), 0.0f, 1.0f);
-  }
+  for (int k = 0; k < 3; ++k) o.color[k] = std::clamp(colour.rgb[k] + Uniform(rng, -0.05f, 0.05f), 0.0f, 1.0f);
   o.size = ShapeSize(o.shape, radius);
   o.center = {x, y, o.size[2]};  // every shape's local box spans centre.z +- size.z: it rests on the ground
   o.rotation_z = Uniform(rng, 0.0f, static_cast<float>(M_PI));
   o.specular = Uniform(rng, 0.0f, 0.5f);
   return o;
 }
-
-}  // namespace
 
 CaptionedImage RenderCaptionedImage(const ObjectClass& c, uint64_t seed, int64_t image_size, int supersample) {
   NE_CHECK(image_size >= 8, "RenderCaptionedImage: image_size is ", image_size, ", expected >= 8");

@@ -6,8 +6,11 @@
 
 #include <array>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "data/procedural_scene.h"
 
 namespace nerfedit {
 
@@ -65,7 +68,9 @@ CaptionQuery QueryFor(const ObjectClass& c, CaptionTemplate t);
 std::string MakeCaption(const ObjectClass& c, CaptionTemplate t, bool synonym = false);
 // The zero-shot prompt set: MakeCaption(ObjectClassAt(i), kFull) for every class i, in class order.
 std::vector<std::string> FullCaptions();
-// Every distinct caption of every template (with synonyms): the tokenizer's training corpus.
+// The caption of a scene crop centred on the ground (see small_clip_scene_crops.h).
+inline constexpr const char* kGroundCaption = "ground";
+// Every distinct caption of every template (with synonyms), and kGroundCaption: the tokenizer's training corpus.
 std::vector<std::string> CaptionCorpus();
 
 // One rendered pair.
@@ -74,6 +79,10 @@ struct CaptionedImage {
   at::Tensor rgb;     // [S,S,3] f32 in [0,1]
   at::Tensor labels;  // [S,S] i32: 0 background, 1 ground, 2+k object k
 };
+
+// One object of caption shape and colour (indices into the tables above) with characteristic half-extent
+// `radius`, resting on the ground at (x, y); colour jitter, rotation and specular are drawn from rng.
+ProceduralObject MakeCaptionObject(int shape, int colour, float radius, float x, float y, std::mt19937_64& rng);
 
 // Renders one image of class c; `seed` fixes the viewpoint, placement, jitter and lighting colours.
 CaptionedImage RenderCaptionedImage(const ObjectClass& c, uint64_t seed, int64_t image_size, int supersample = 2);

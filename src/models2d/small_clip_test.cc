@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -172,6 +173,41 @@ double ColourAccuracy(ClipModel model, const ClipTokenizer& tokenizer, const Cap
   return predicted.eq(torch::tensor(truth, torch::kLong)).to(torch::kDouble).mean().item<double>();
 }
 
+TEST(SceneCrops, RandomScenesAreValidAndCropsNameAnObjectOfTheirScene) {
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const ProceduralScene scene = RandomCaptionScene(seed);
+    ASSERT_GE(scene.objects.size(), 3u) << "seed " << seed;
+    ASSERT_LE(scene.objects.size(), 5u);
+    for (size_t i = 0; i < scene.objects.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        EXPECT_NE(scene.objects[i].name, scene.objects[j].name) << "shape-colour pairs are distinct";
+        const auto &a = scene.objects[i].center, &b = scene.objects[j].center;
+        EXPECT_GT(std::hypot(a[0] - b[0], a[1] - b[1]), scene.objects[i].size[0] + scene.objects[j].size[0]) << "overlap";
+      }
+    }
+  }
+  const SceneCropOptions options = SceneCropOptions().scene_image_size(64).crop(16).crops_per_scene(12).supersample(1);
+  const SceneCropPool pool = RenderSceneCropPool(3, 16, 7, options);
+  ASSERT_EQ(pool.size(), 36);
+  EXPECT_TRUE(pool.images.equal(RenderSceneCropPool(3, 16, 7, options).images)) << "deterministic per seed";
+  int ground = 0;
+  for (int64_t i = 0; i < pool.size(); ++i) {
+    const int64_t shape = pool.shape[i].item<int64_t>(), colour = pool.colour[i].item<int64_t>();
+    if (shape < 0) {
+      EXPECT_EQ(colour, -1);
+      ++ground;
+      continue;
+    }
+    // The crop's caption is the name of an object of its scene (scene i / 12 of the pool, seed 7 * 1000003 + s).
+    const ProceduralScene scene = RandomCaptionScene(7 * 1000003ull + static_cast<uint64_t>(i / 12));
+    const std::string name =
+        MakeCaption({static_cast<int>(shape), static_cast<int>(colour), 0, 0}, CaptionTemplate::kColourShape);
+    EXPECT_GE(scene.FindObject(name), 0) << name;
+  }
+  EXPECT_GT(ground, 0);
+  EXPECT_LT(ground, 24);
+}
+
 TEST(SmallClip, ShortTrainingBeatsChanceAndSavesALoadableClip) {
   // One thread: this tiny model's ops are too small to split, and on a busy machine two threads waiting for each
   // other made steps 40x slower. Restored when the test ends.
@@ -183,7 +219,8 @@ TEST(SmallClip, ShortTrainingBeatsChanceAndSavesALoadableClip) {
   SmallClipOptions options;
   options.image_size(32).patch_size(8).vision_width(64).text_width(64).vision_layers(2).text_layers(2).heads(2)
       .projection_dim(64).batch_size(64).steps(100).time_budget_seconds(30).train_per_class(6).held_out_per_class(2)
-      .supersample(1).lr(2e-3).warmup_steps(20).progress(false).seed(3);
+      .supersample(1).lr(2e-3).warmup_steps(20).progress(false).seed(3)
+      .scene_crops(16).scene_pool(8).scene_image_size(64).scene_crop(16);
   testing::TempDir dir;
   const std::string out = dir / "clip";
   const SmallClipResult result = TrainSmallClip(options, out);
@@ -192,6 +229,8 @@ TEST(SmallClip, ShortTrainingBeatsChanceAndSavesALoadableClip) {
   EXPECT_GT(result.steps, 20);
   EXPECT_LT(result.train_seconds, 40);
   EXPECT_EQ(result.num_held_out, 2 * NumObjectClasses());
+  EXPECT_GT(result.scene_crop_top1, 0.0);
+  for (double accuracy : result.attribute_accuracy) EXPECT_GE(accuracy, result.zero_shot_top1);
 
   // The saved directory is a standard CLIP bundle, and the reloaded model scores the held-out split identically.
   const ClipBundle loaded = LoadClipBundle(out);

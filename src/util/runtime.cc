@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "util/blas_threads.h"
 #include "util/error.h"
 
 #ifdef NERFEDIT_HAVE_OPENBLAS
@@ -30,6 +31,16 @@ int ConfigureThreads() {
     return n;
   }();
   return threads;
+}
+
+bool SetBlasThreads(int threads) {
+#ifdef NERFEDIT_HAVE_OPENBLAS
+  openblas_set_num_threads(threads < 1 ? 1 : threads);
+  return true;
+#else
+  (void)threads;
+  return false;
+#endif
 }
 
 c10::Device ParseDevice(const std::string& name) {

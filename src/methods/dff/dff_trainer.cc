@@ -44,7 +44,9 @@ void AttachFeatureLoss(NerfTrainer& trainer, bool quiet) {
   trainer.SetAuxiliaryLoss([features, width, height, weight](const at::Tensor& camera, const at::Tensor& xy,
                                                              const RenderOutputs& out) {
     NE_CHECK(out.features.defined(), "dff: the field rendered no features (is the field a feature_field?)");
-    const at::Tensor target = SampleFeatureMaps(features, camera, xy, width, height);
+    // With feature_ray_fraction < 1 the model rendered features for the batch's first rays only.
+    const int64_t rays = out.features.size(0);
+    const at::Tensor target = SampleFeatureMaps(features, camera.slice(0, 0, rays), xy.slice(0, 0, rays), width, height);
     return weight * (out.features - target).pow(2).sum(1).mean();
   });
 }

@@ -25,6 +25,7 @@ nlohmann::json NerfConfig::ToJson() const {
           {"teacher_crop", teacher_crop},
           {"feature_weight", feature_weight},
           {"feature_stop_grad", feature_stop_grad},
+          {"feature_ray_fraction", feature_ray_fraction},
           {"steps", steps},
           {"time_budget_s", time_budget_s},
           {"batch_rays", batch_rays},
@@ -63,6 +64,7 @@ NerfConfig NerfConfig::FromJson(const nlohmann::json& j, const std::string& cont
       .Optional("teacher_crop", &c.teacher_crop)
       .Optional("feature_weight", &c.feature_weight)
       .Optional("feature_stop_grad", &c.feature_stop_grad)
+      .Optional("feature_ray_fraction", &c.feature_ray_fraction)
       .Optional("steps", &c.steps)
       .Optional("time_budget_s", &c.time_budget_s)
       .Optional("batch_rays", &c.batch_rays)
@@ -88,6 +90,8 @@ NerfConfig NerfConfig::FromJson(const nlohmann::json& j, const std::string& cont
   NE_CHECK(c.teacher_mode == "auto" || c.teacher_mode == "dense" || c.teacher_mode == "crops", context,
            ": teacher_mode must be auto, dense or crops, got \"", c.teacher_mode, "\"");
   NE_CHECK(c.teacher_crop >= 8, context, ": teacher_crop must be >= 8 pixels, got ", c.teacher_crop);
+  NE_CHECK(c.feature_ray_fraction > 0 && c.feature_ray_fraction <= 1, context,
+           ": feature_ray_fraction must be in (0, 1], got ", c.feature_ray_fraction);
   NE_CHECK(c.feature_weight >= 0, context, ": feature_weight must be >= 0, got ", c.feature_weight);
   return c;
 }

@@ -3,6 +3,10 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "fields/feature_field.h"
 #include "fields/field_registry.h"
 #include "render/compositing.h"
 #include "render/samplers.h"
@@ -45,20 +49,48 @@ void NerfModel::SetField(FieldPtr field) {
   }
 }
 
+namespace {
+
+// The samples of rays [0, rays): a prefix of the packed layout.
+RaySamples FirstRays(const RaySamples& samples, int64_t rays) {
+  const int64_t m = samples.offsets[rays].item<int64_t>();
+  return {samples.offsets.slice(0, 0, rays + 1), samples.ray_indices.slice(0, 0, m), samples.t_starts.slice(0, 0, m),
+          samples.t_ends.slice(0, 0, m)};
+}
+
+}  // namespace
+
 RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples& samples, const at::Tensor& background) {
   auto positions = samples.Positions(rays.origins, rays.directions);
   auto directions = rays.directions.index_select(0, samples.ray_indices);
-  FieldOutputs out = field_->Query(positions, directions);
+  // Training a feature field with feature_ray_fraction < 1: features only for the batch's first rays (a random
+  // subset: training rays are drawn at random), so the feature head runs on that share of the samples.
+  auto* feature_field = at::GradMode::is_enabled() && config_.feature_ray_fraction < 1
+                            ? dynamic_cast<FeatureFieldImpl*>(field_.get())
+                            : nullptr;
+  FieldOutputs out;
+  RaySamples feature_samples = samples;
+  if (feature_field != nullptr) {
+    const auto feature_rays = static_cast<int64_t>(std::ceil(samples.num_rays() * config_.feature_ray_fraction));
+    feature_samples = FirstRays(samples, std::max<int64_t>(1, feature_rays));
+    out = feature_field->radiance->Query(positions, directions);
+    out.features = feature_field->QueryFeatures(positions.slice(0, 0, feature_samples.num_samples()));
+  } else {
+    out = field_->Query(positions, directions);
+  }
   // Features use the same weights as colour, F(r) = sum_i w_i f(x_i) (DFF Eq. 2); with the stop-gradient they are
   // composited a second time on detached densities so the feature loss cannot reach the geometry.
-  const bool separate = out.features.defined() && config_.feature_stop_grad && at::GradMode::is_enabled();
+  const bool separate =
+      out.features.defined() && ((config_.feature_stop_grad && at::GradMode::is_enabled()) || feature_field != nullptr);
   at::Tensor values = out.features.defined() && !separate ? at::cat({out.rgb, out.features}, 1) : out.rgb;
   Composited c = CompositeAlongRays(out.density, values, samples);
   RenderOutputs r;
   auto bg = background.to(device_, at::kFloat);
   r.rgb = c.values.slice(1, 0, 3) + (1 - c.opacity).unsqueeze(1) * bg;
   if (separate) {
-    r.features = CompositeAlongRays(out.density.detach(), out.features, samples).values;
+    at::Tensor density = out.density.slice(0, 0, feature_samples.num_samples());
+    if (config_.feature_stop_grad) density = density.detach();
+    r.features = CompositeAlongRays(density, out.features, feature_samples).values;
   } else if (out.features.defined()) {
     r.features = c.values.slice(1, 3);
   }
