@@ -4,6 +4,7 @@ set(NERFEDIT_SMALL_CLIP_DIR ${CMAKE_CURRENT_LIST_DIR})
 nerfedit_library(nerfedit_small_clip
   SOURCES ${NERFEDIT_SMALL_CLIP_DIR}/small_clip.cc ${NERFEDIT_SMALL_CLIP_DIR}/small_clip_data.cc
           ${NERFEDIT_SMALL_CLIP_DIR}/small_clip_scene_crops.cc
+          ${NERFEDIT_SMALL_CLIP_DIR}/small_clip_eval.cc
           ${NERFEDIT_SMALL_CLIP_DIR}/small_clip_tokenizer.cc
   DEPS nerfedit_models2d nerfedit_data nerfedit_camera nerfedit_util)
 
