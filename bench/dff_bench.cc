@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/edit_support.h"
 #include "data/image_io.h"
 #include "data/procedural_scene.h"
 #include "edit/edit_list.h"
@@ -31,12 +32,6 @@ struct Args {
   bool overhead = true;  // also train plain nerf for as many steps, to measure the feature head's overhead
 };
 
-// The view with `mask` [H,W] tinted orange.
-at::Tensor Overlay(const at::Tensor& rgb, const at::Tensor& mask) {
-  const at::Tensor m = mask.to(torch::kFloat).unsqueeze(-1);
-  return rgb * (1 - 0.6 * m) + 0.6 * m * torch::tensor({1.0f, 0.45f, 0.0f});
-}
-
 std::string Figure(const std::string& src, const std::string& caption) {
   return "<figure style=\"display:inline-block;margin:4px\"><img src=\"" + src +
          "\" style=\"width:192px;image-rendering:pixelated\"><figcaption>" + caption + "</figcaption></figure>";
@@ -53,8 +48,6 @@ double MaskedPsnr(const at::Tensor& a, const at::Tensor& b, const at::Tensor& ma
   const double mse = (a - b).pow(2).index({m}).mean().item<double>();
   return -10 * std::log10(std::max(mse, 1e-10));
 }
-
-std::vector<float> Matrix(const std::vector<float>& t) { return {1, 0, 0, t[0], 0, 1, 0, t[1], 0, 0, 1, t[2], 0, 0, 0, 1}; }
 
 }  // namespace
 
@@ -124,8 +117,7 @@ int main(int argc, char** argv) {
       const std::string& name = scene.objects[k].name;
       const double t0 = NowSeconds();
       Selection text = TextSelection(teacher, name, names);
-      Camera small = test.cameras[0];
-      RenderSelection(*model, text, small);
+      const SelectionView first = RenderSelection(*model, text, test.cameras[0]);  // timed, then view 0 below
       query_ms += (NowSeconds() - t0) * 1000 / num_objects;
       // Click: the training view showing the object largest, at the object pixel nearest its label centroid.
       auto areas = (train.labels == 2 + k).sum({1, 2});
@@ -138,21 +130,18 @@ int main(int argc, char** argv) {
       at::Tensor mt = torch::zeros({0}, torch::kBool), mc = mt, truth = mt;
       for (int64_t v = 0; v < test.size(); ++v) {
         auto t = test.labels[v] == 2 + k;
-        mt = torch::cat({mt, RenderSelection(*model, text, test.cameras[v]).mask.reshape(-1)});
+        mt = torch::cat({mt, (v == 0 ? first : RenderSelection(*model, text, test.cameras[v])).mask.reshape(-1)});
         mc = torch::cat({mc, RenderSelection(*model, click, test.cameras[v]).mask.reshape(-1)});
         truth = torch::cat({truth, t.reshape(-1)});
       }
       const double ti = Iou(mt, truth), ci = Iou(mc, truth);
       text_iou_sum += ti;
       click_iou_sum += ci;
-      {
-        const SelectionView first = RenderSelection(*model, text, test.cameras[0]);
-        const std::string file = "selection/" + std::to_string(k) + ".png";
-        SaveImage(args.out + "/" + file, Overlay(first.rgb, first.mask));
-        char caption[160];
-        std::snprintf(caption, sizeof(caption), "\"%s\": IoU %.2f (click %.2f)", name.c_str(), ti, ci);
-        html << Figure(file, caption);
-      }
+      const std::string file = "selection/" + std::to_string(k) + ".png";
+      SaveImage(args.out + "/" + file, SelectionOverlay(first));
+      char caption[160];
+      std::snprintf(caption, sizeof(caption), "\"%s\": IoU %.2f (click %.2f)", name.c_str(), ti, ci);
+      html << Figure(file, caption);
       std::printf("  %-16s text IoU %.3f  click IoU %.3f (view %lld)\n", name.c_str(), ti, ci,
                   static_cast<long long>(view));
     }
@@ -174,7 +163,7 @@ int main(int argc, char** argv) {
       cases.push_back({"recolor", "blue box", {{"op", "recolor"}, {"mode", "color"}, {"target", target}}, recoloured});
       ProceduralScene moved = scene;
       moved.objects[scene.FindObject("green cylinder")].center[0] += 0.25f;
-      cases.push_back({"translate", "green cylinder", {{"op", "transform"}, {"matrix", Matrix({0.25f, 0, 0})}}, moved});
+      cases.push_back({"translate", "green cylinder", {{"op", "transform"}, {"matrix", TranslationMatrix({0.25f, 0, 0})}}, moved});
     }
     html << "</div><h3>Edits on held-out view 0: before, after, the generator's ground truth</h3>";
     std::map<std::string, double> edit_psnr;
@@ -186,8 +175,7 @@ int main(int argc, char** argv) {
       c.edit["selection"] = selection.ToJson();
       if (c.name == "recolor") {
         model->SetField(trained);
-        auto src = MeasureSelection(*model, selection).mean_rgb;
-        c.edit["source"] = std::vector<float>{src[0].item<float>(), src[1].item<float>(), src[2].item<float>()};
+        c.edit = MakeRecolorEdit(*model, selection, {target[0], target[1], target[2]});
       }
       EditList list;
       list.Push(c.edit);

@@ -156,10 +156,13 @@ at::Tensor TrimPadding(const at::Tensor& ids) {
   return ids.slice(1, 0, length).contiguous();
 }
 
+// Row of the caption of class c in template t (with the shape's synonym or not) in CaptionTable.
+int64_t CaptionRow(int64_t c, int t, bool synonym) { return (c * kNumCaptionTemplates + t) * 2 + (synonym ? 1 : 0); }
+
 // Every caption of every (class, template, synonym) tokenised once, then kGroundCaption, with what each describes:
 // column c < C is object class c, column C the ground.
 struct CaptionTable {
-  at::Tensor ids;        // [C*T*2 + 1, L] i64, row (c*T + t)*2 + synonym; the last row is kGroundCaption
+  at::Tensor ids;        // [C*T*2 + 1, L] i64, row CaptionRow(c, t, synonym); the last row is kGroundCaption
   at::Tensor describes;  // [C*T*2 + 1, C + 1] bool: caption row describes column
   int64_t ground_row() const { return ids.size(0) - 1; }
 };
@@ -349,7 +352,7 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
       const int64_t c = batch_classes[i].item<int64_t>();
       const auto& rows = train_pool.by_class[c];
       image_rows[i] = rows[std::uniform_int_distribution<size_t>(0, rows.size() - 1)(rng)];
-      caption_rows[i] = (c * kNumCaptionTemplates + pick_template(rng)) * 2 + (pick_synonym(rng) ? 1 : 0);
+      caption_rows[i] = CaptionRow(c, pick_template(rng), pick_synonym(rng));
       column_of[i][c] = 1;
     }
     for (int64_t k = 0; k < crops; ++k) {
@@ -361,7 +364,7 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
       } else {
         const int64_t c = ObjectClassIndex({static_cast<int>(shape), static_cast<int>(colour), 0, 0});
         const int t = static_cast<int>(kCropTemplates[pick_crop_template(rng)]);
-        caption_rows[batch + k] = (c * kNumCaptionTemplates + t) * 2 + (pick_synonym(rng) ? 1 : 0);
+        caption_rows[batch + k] = CaptionRow(c, t, pick_synonym(rng));
       }
       MarkColumns(column_of, batch + k, shape, colour);
     }

@@ -159,10 +159,6 @@ std::array<float, 3> ShapeSize(const std::string& shape, float r) {
   NE_FAIL("small CLIP data: unknown render shape \"", shape, "\"");
 }
 
-ProceduralObject MakeObject(const ObjectClass& c, float radius, float x, float y, std::mt19937_64& rng) {
-  return MakeCaptionObject(c.shape, c.colour, radius, x, y, rng);
-}
-
 }  // namespace
 
 ProceduralObject MakeCaptionObject(int shape_index, int colour_index, float radius, float x, float y,
@@ -192,13 +188,13 @@ CaptionedImage RenderCaptionedImage(const ObjectClass& c, uint64_t seed, int64_t
   scene.aabb = {-2.0f, -2.0f, -0.05f, 2.0f, 2.0f, 1.5f};
   const float mid_x = Uniform(rng, -0.2f, 0.2f), mid_y = Uniform(rng, -0.2f, 0.2f);
   if (c.count == 0) {
-    scene.objects.push_back(MakeObject(c, radius, mid_x, mid_y, rng));
+    scene.objects.push_back(MakeCaptionObject(c.shape, c.colour, radius, mid_x, mid_y, rng));
   } else {
     // Two objects side by side with a gap, so neither hides the other from an elevated viewpoint.
     const float phi = Uniform(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
     const float half = radius + Uniform(rng, 0.08f, 0.25f);
-    scene.objects.push_back(MakeObject(c, radius, mid_x + half * std::cos(phi), mid_y + half * std::sin(phi), rng));
-    scene.objects.push_back(MakeObject(c, radius, mid_x - half * std::cos(phi), mid_y - half * std::sin(phi), rng));
+    scene.objects.push_back(MakeCaptionObject(c.shape, c.colour, radius, mid_x + half * std::cos(phi), mid_y + half * std::sin(phi), rng));
+    scene.objects.push_back(MakeCaptionObject(c.shape, c.colour, radius, mid_x - half * std::cos(phi), mid_y - half * std::sin(phi), rng));
     scene.objects.back().name += " 2";  // scene object names are unique
   }
   // Unsaturated lighting colours: a tinted ground or sky must not look like one of the caption colours.

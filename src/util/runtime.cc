@@ -24,10 +24,8 @@ int ConfigureThreads() {
     if (const char* env = std::getenv("NERFEDIT_THREADS")) n = std::atoi(env);
     if (n < 1) n = 1;
     at::set_num_threads(n);
-#ifdef NERFEDIT_HAVE_OPENBLAS
     // OpenBLAS' own threads would compete with torch's intra-op threads for the same cores (measured 30% slower).
-    openblas_set_num_threads(1);
-#endif
+    SetBlasThreads(1);
     return n;
   }();
   return threads;
