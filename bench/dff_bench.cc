@@ -182,9 +182,9 @@ int main(int argc, char** argv) {
       double psnr_sum = 0, leak_sum = 0;
       for (int64_t v = 0; v < test.size(); ++v) {
         model->SetField(trained);
-        RenderedView before = model->Render(test.cameras[v]);
+        RenderedView before = model->RenderColour(test.cameras[v]);
         model->SetField(ApplyEdits(trained, list, nullptr));
-        RenderedView after = model->Render(test.cameras[v]);
+        RenderedView after = model->RenderColour(test.cameras[v]);
         ProceduralRender truth = RenderProcedural(c.truth, test.cameras[v]);
         ProceduralRender original = RenderProcedural(scene, test.cameras[v]);
         psnr_sum += Psnr(after.rgb, truth.rgb);

@@ -138,7 +138,7 @@ int RunRender(int argc, char** argv) {
   ProgressBar bar("render", static_cast<int64_t>(jobs.size()));
   const double start = NowSeconds();
   for (size_t i = 0; i < jobs.size(); ++i) {
-    SaveView(model->Render(jobs[i].second), out + "/" + jobs[i].first, depth, opacity, model->Aabb());
+    SaveView(model->RenderColour(jobs[i].second), out + "/" + jobs[i].first, depth, opacity, model->Aabb());
     bar.Update(static_cast<int64_t>(i + 1));
   }
   bar.Finish();

@@ -31,6 +31,9 @@ class FeatureFieldImpl : public Field {
   explicit FeatureFieldImpl(FeatureFieldOptions options = {});
 
   FieldOutputs Query(const at::Tensor& positions, const at::Tensor& directions) override;
+  FieldOutputs QueryColour(const at::Tensor& positions, const at::Tensor& directions) override {
+    return radiance->Query(positions, directions);
+  }
   at::Tensor QueryDensity(const at::Tensor& positions) override { return radiance->QueryDensity(positions); }
   std::string Kind() const override { return "feature_field"; }
   nlohmann::json Config() const override { return options.ToJson(); }

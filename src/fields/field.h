@@ -18,6 +18,13 @@ class Field : public torch::nn::Module {
  public:
   // positions [N,3] f32 world coordinates; directions [N,3] f32 unit view directions (ray directions).
   virtual FieldOutputs Query(const at::Tensor& positions, const at::Tensor& directions) = 0;
+  // Density and colour for a render that shows no features: a field with a feature head skips it. Fields whose colour
+  // depends on their features (edits select by them) keep the default: Query, features dropped.
+  virtual FieldOutputs QueryColour(const at::Tensor& positions, const at::Tensor& directions) {
+    FieldOutputs out = Query(positions, directions);
+    out.features = at::Tensor();
+    return out;
+  }
   // Density only (occupancy-grid updates and proposal passes need no colour): [N] f32.
   virtual at::Tensor QueryDensity(const at::Tensor& positions) = 0;
   // "hash_grid", "mlp", ...: the registry name used by checkpoints.

@@ -239,6 +239,29 @@ void SaveClipBundle(const ClipBundle& bundle, const std::string& dir) {
   bundle.tokenizer.SaveHfFiles(dir);
 }
 
+namespace {
+
+// Resizes [N,3,h,w] in [0,1] to height x width with torchvision's antialiased bicubic (PIL's filter) and clamps the
+// overshoot, as PIL's 8-bit output does.
+at::Tensor ResizeLikePil(const at::Tensor& x, int64_t height, int64_t width) {
+  if (x.size(2) == height && x.size(3) == width) return x.clamp(0.0, 1.0);
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{height, width})
+                               .mode(torch::kBicubic)
+                               .align_corners(false)
+                               .antialias(true))
+      .clamp(0.0, 1.0);
+}
+
+// [N,3,S,S] in [0,1] -> normalised with CLIP's mean/std.
+at::Tensor ClipNormalise(const at::Tensor& x) {
+  const at::Tensor mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}, x.options()).view({1, 3, 1, 1});
+  const at::Tensor std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}, x.options()).view({1, 3, 1, 1});
+  return ((x - mean) / std).contiguous();
+}
+
+}  // namespace
+
 at::Tensor ClipPreprocess(const at::Tensor& image, int64_t size) {
   NE_CHECK(image.dim() == 3 && image.size(2) == 3, "ClipPreprocess: image must be [H,W,3], got ", image.sizes());
   NE_CHECK(size > 0, "ClipPreprocess: size is ", size);
@@ -247,21 +270,34 @@ at::Tensor ClipPreprocess(const at::Tensor& image, int64_t size) {
   // torchvision Resize(size): the short side becomes size, the long side int(size * long / short).
   const int64_t new_h = h <= w ? size : static_cast<int64_t>(static_cast<double>(size) * h / w);
   const int64_t new_w = h <= w ? static_cast<int64_t>(static_cast<double>(size) * w / h) : size;
-  at::Tensor x = image.to(torch::kFloat).permute({2, 0, 1}).unsqueeze(0);
-  if (new_h != h || new_w != w) {
-    x = F::interpolate(x, F::InterpolateFuncOptions()
-                              .size(std::vector<int64_t>{new_h, new_w})
-                              .mode(torch::kBicubic)
-                              .align_corners(false)
-                              .antialias(true));
-  }
-  x = x.clamp(0.0, 1.0);  // bicubic overshoots; PIL clamps to the 8-bit range
+  at::Tensor x = ResizeLikePil(image.to(torch::kFloat).permute({2, 0, 1}).unsqueeze(0), new_h, new_w);
   const int64_t top = static_cast<int64_t>(std::round((new_h - size) / 2.0));
   const int64_t left = static_cast<int64_t>(std::round((new_w - size) / 2.0));
-  x = x.squeeze(0).slice(1, top, top + size).slice(2, left, left + size);
-  at::Tensor mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view({3, 1, 1});
-  at::Tensor std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view({3, 1, 1});
-  return ((x - mean.to(x.device())) / std.to(x.device())).contiguous();
+  return ClipNormalise(x.slice(2, top, top + size).slice(3, left, left + size))[0];
+}
+
+at::Tensor ClipCentredWindows(const at::Tensor& image, int64_t crop, const at::Tensor& centres, int64_t size) {
+  NE_CHECK(image.dim() == 3 && image.size(2) == 3, "ClipCentredWindows: image must be [H,W,3], got ", image.sizes());
+  NE_CHECK(crop >= 1 && size >= 1, "ClipCentredWindows: crop ", crop, " and size ", size, " must be >= 1");
+  NE_CHECK(centres.dim() == 2 && centres.size(1) == 2, "ClipCentredWindows: centres must be [N,2], got ",
+           centres.sizes());
+  const int64_t h = image.size(0), w = image.size(1);
+  const at::Tensor chw = image.to(torch::kFloat).permute({2, 0, 1}).unsqueeze(0);
+  // Pixel (y, x) of the image is (y + crop/2, x + crop/2) of the padded one, so its window starts at (y, x) there.
+  const at::Tensor padded =
+      F::pad(chw, F::PadFuncOptions({crop / 2, crop / 2, crop / 2, crop / 2}).mode(torch::kReplicate))[0];
+  const at::Tensor yx = centres.to(torch::kCPU, torch::kLong).contiguous();
+  auto pixel = yx.accessor<int64_t, 2>();
+  std::vector<at::Tensor> windows;
+  windows.reserve(yx.size(0));
+  for (int64_t i = 0; i < yx.size(0); ++i) {
+    const int64_t y = pixel[i][0], x = pixel[i][1];
+    NE_CHECK(y >= 0 && y < h && x >= 0 && x < w, "ClipCentredWindows: centre (", y, ", ", x, ") is outside the ", h,
+             "x", w, " image");
+    windows.push_back(padded.slice(1, y, y + crop).slice(2, x, x + crop));
+  }
+  if (windows.empty()) return torch::empty({0, 3, size, size}, chw.options());
+  return ClipNormalise(ResizeLikePil(torch::stack(windows), size, size));
 }
 
 }  // namespace nerfedit

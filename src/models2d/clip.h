@@ -163,4 +163,10 @@ void SaveClipBundle(const ClipBundle& bundle, const std::string& dir);
 // (bicubic, antialiased like PIL), centre crop, normalised with CLIP's mean/std.
 at::Tensor ClipPreprocess(const at::Tensor& image, int64_t size);
 
+// LERF-style crops (Kerr et al. 2023): square windows of `crop` pixels centred on pixels `centres` ([N,2] i64,
+// row then column) of image [H,W,3] in [0,1], borders replicate-padded, each prepared as ClipPreprocess prepares a
+// square image for a CLIP of input `size` -> [N,3,size,size]. The feature-field teacher and the small CLIP's scene
+// crops both cut their windows here: what the small CLIP learns is exactly what the teacher later shows it.
+at::Tensor ClipCentredWindows(const at::Tensor& image, int64_t crop, const at::Tensor& centres, int64_t size);
+
 }  // namespace nerfedit

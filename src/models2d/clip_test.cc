@@ -173,6 +173,27 @@ TEST(Clip, PreprocessResizesCropsAndNormalises) {
   EXPECT_THROW(ClipPreprocess(torch::zeros({4, 4}), 32), Error);
 }
 
+TEST(Clip, CentredWindowsReplicateTheBorderAndMatchPreprocess) {
+  // A 20x30 ramp: pixel (y, x) holds x / 29 in every channel.
+  const at::Tensor ramp = (torch::arange(30, torch::kFloat) / 29.0f).view({1, 30, 1}).expand({20, 30, 3}).contiguous();
+  const at::Tensor centres = torch::tensor({10, 15, 0, 0, 19, 29}, torch::kLong).view({3, 2});
+  const at::Tensor windows = ClipCentredWindows(ramp, 8, centres, 8);
+  ASSERT_EQ(windows.sizes(), (std::vector<int64_t>{3, 3, 8, 8}));
+  const auto pixel = [](float v) { return (v - 0.48145466f) / 0.26862954f; };
+  // Window 0 covers columns 11..18; window 1 columns -4..3, whose left half replicates column 0.
+  EXPECT_NEAR(windows[0][0][3][0].item<float>(), pixel(11 / 29.0f), 1e-5);
+  EXPECT_NEAR(windows[0][0][3][7].item<float>(), pixel(18 / 29.0f), 1e-5);
+  EXPECT_NEAR(windows[1][0][0][0].item<float>(), pixel(0.0f), 1e-5);
+  EXPECT_NEAR(windows[1][0][0][7].item<float>(), pixel(3 / 29.0f), 1e-5);
+  EXPECT_NEAR(windows[2][0][7][7].item<float>(), pixel(1.0f), 1e-5);  // right edge replicated
+  // Resized to another input size, each window is what ClipPreprocess makes of the cut window.
+  const at::Tensor resized = ClipCentredWindows(ramp, 8, centres, 12);
+  const at::Tensor cut = ramp.slice(0, 6, 14).slice(1, 11, 19);
+  EXPECT_LE((resized[0] - ClipPreprocess(cut, 12)).abs().max().item<float>(), 1e-6);
+  EXPECT_THROW(ClipCentredWindows(ramp, 8, torch::tensor({20, 0}, torch::kLong).view({1, 2}), 8), Error);
+  EXPECT_THROW(ClipCentredWindows(ramp, 8, torch::tensor({1, 2, 3}, torch::kLong), 8), Error);
+}
+
 // transformers' outputs for the same weights and inputs (fixtures made by scripts/fixtures/make_models2d_fixtures.py).
 void ExpectMatchesFixture(ClipModel& model, const TensorMap& io, bool with_hidden) {
   torch::NoGradGuard g;

@@ -137,11 +137,11 @@ std::vector<std::string> CaptionCorpus() {
   return corpus;
 }
 
-namespace {
-
-float Uniform(std::mt19937_64& rng, float lo, float hi) {
+float UniformFloat(std::mt19937_64& rng, float lo, float hi) {
   return std::uniform_real_distribution<float>(lo, hi)(rng);
 }
+
+namespace {
 
 // Object scale (characteristic half-extent in world units) of the two size words: a factor of two apart, so
 // "small" and "large" stay distinct under the +-8% jitter and the viewpoint's perspective.
@@ -168,48 +168,48 @@ ProceduralObject MakeCaptionObject(int shape_index, int colour_index, float radi
   ProceduralObject o;
   o.name = colour.name + " " + shape.singular;
   o.shape = shape.render_shape;
-  for (int k = 0; k < 3; ++k) o.color[k] = std::clamp(colour.rgb[k] + Uniform(rng, -0.05f, 0.05f), 0.0f, 1.0f);
+  for (int k = 0; k < 3; ++k) o.color[k] = std::clamp(colour.rgb[k] + UniformFloat(rng, -0.05f, 0.05f), 0.0f, 1.0f);
   o.size = ShapeSize(o.shape, radius);
   o.center = {x, y, o.size[2]};  // every shape's local box spans centre.z +- size.z: it rests on the ground
-  o.rotation_z = Uniform(rng, 0.0f, static_cast<float>(M_PI));
-  o.specular = Uniform(rng, 0.0f, 0.5f);
+  o.rotation_z = UniformFloat(rng, 0.0f, static_cast<float>(M_PI));
+  o.specular = UniformFloat(rng, 0.0f, 0.5f);
   return o;
 }
 
 CaptionedImage RenderCaptionedImage(const ObjectClass& c, uint64_t seed, int64_t image_size, int supersample) {
   NE_CHECK(image_size >= 8, "RenderCaptionedImage: image_size is ", image_size, ", expected >= 8");
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull);
-  const float radius = (c.size == 0 ? kSmallRadius : kLargeRadius) * Uniform(rng, 0.92f, 1.08f);
+  const float radius = (c.size == 0 ? kSmallRadius : kLargeRadius) * UniformFloat(rng, 0.92f, 1.08f);
 
   ProceduralScene scene = DefaultScene();
   scene.objects.clear();
   // Two large objects reach ~1.8 from the origin (bounds count the rotated box): widen ground and bounds to fit.
   scene.ground_half_extent = 1.8f;
   scene.aabb = {-2.0f, -2.0f, -0.05f, 2.0f, 2.0f, 1.5f};
-  const float mid_x = Uniform(rng, -0.2f, 0.2f), mid_y = Uniform(rng, -0.2f, 0.2f);
+  const float mid_x = UniformFloat(rng, -0.2f, 0.2f), mid_y = UniformFloat(rng, -0.2f, 0.2f);
   if (c.count == 0) {
     scene.objects.push_back(MakeCaptionObject(c.shape, c.colour, radius, mid_x, mid_y, rng));
   } else {
     // Two objects side by side with a gap, so neither hides the other from an elevated viewpoint.
-    const float phi = Uniform(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
-    const float half = radius + Uniform(rng, 0.08f, 0.25f);
+    const float phi = UniformFloat(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
+    const float half = radius + UniformFloat(rng, 0.08f, 0.25f);
     scene.objects.push_back(MakeCaptionObject(c.shape, c.colour, radius, mid_x + half * std::cos(phi), mid_y + half * std::sin(phi), rng));
     scene.objects.push_back(MakeCaptionObject(c.shape, c.colour, radius, mid_x - half * std::cos(phi), mid_y - half * std::sin(phi), rng));
     scene.objects.back().name += " 2";  // scene object names are unique
   }
   // Unsaturated lighting colours: a tinted ground or sky must not look like one of the caption colours.
   // The default scene's white sky and light checker are part of the range.
-  const float ground = Uniform(rng, 0.40f, 0.80f), checker = Uniform(rng, 0.65f, 0.9f);
-  const float sky = std::min(1.0f, Uniform(rng, 0.15f, 1.15f));
+  const float ground = UniformFloat(rng, 0.40f, 0.80f), checker = UniformFloat(rng, 0.65f, 0.9f);
+  const float sky = std::min(1.0f, UniformFloat(rng, 0.15f, 1.15f));
   for (int k = 0; k < 3; ++k) {
-    scene.ground_color_a[k] = std::clamp(ground + Uniform(rng, -0.03f, 0.03f), 0.0f, 1.0f);
-    scene.ground_color_b[k] = std::clamp(ground * checker + Uniform(rng, -0.03f, 0.03f), 0.0f, 1.0f);
-    scene.background[k] = std::clamp(sky + Uniform(rng, -0.04f, 0.04f), 0.0f, 1.0f);
+    scene.ground_color_a[k] = std::clamp(ground + UniformFloat(rng, -0.03f, 0.03f), 0.0f, 1.0f);
+    scene.ground_color_b[k] = std::clamp(ground * checker + UniformFloat(rng, -0.03f, 0.03f), 0.0f, 1.0f);
+    scene.background[k] = std::clamp(sky + UniformFloat(rng, -0.04f, 0.04f), 0.0f, 1.0f);
   }
 
-  const float azimuth = Uniform(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
-  const float elevation = Uniform(rng, 15.0f, 50.0f) * static_cast<float>(M_PI) / 180.0f;
-  const float distance = Uniform(rng, 3.7f, 4.2f);
+  const float azimuth = UniformFloat(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
+  const float elevation = UniformFloat(rng, 15.0f, 50.0f) * static_cast<float>(M_PI) / 180.0f;
+  const float distance = UniformFloat(rng, 3.7f, 4.2f);
   const std::array<float, 3> target = {mid_x, mid_y, 0.3f};
   const std::array<float, 3> eye = {target[0] + distance * std::cos(elevation) * std::cos(azimuth),
                                     target[1] + distance * std::cos(elevation) * std::sin(azimuth),

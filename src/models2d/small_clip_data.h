@@ -73,6 +73,9 @@ inline constexpr const char* kGroundCaption = "ground";
 // Every distinct caption of every template (with synonyms), and kGroundCaption: the tokenizer's training corpus.
 std::vector<std::string> CaptionCorpus();
 
+// A uniform draw in [lo, hi) (the procedural generators' jitter).
+float UniformFloat(std::mt19937_64& rng, float lo, float hi);
+
 // One rendered pair.
 struct CaptionedImage {
   ObjectClass object_class;

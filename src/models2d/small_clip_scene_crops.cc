@@ -19,8 +19,6 @@ namespace nerfedit {
 
 namespace {
 
-float Uniform(std::mt19937_64& rng, float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
-
 // The (shape, colour) caption indices of every object of a RandomCaptionScene, in scene order.
 struct CaptionedScene {
   ProceduralScene scene;
@@ -40,11 +38,11 @@ CaptionedScene MakeCaptionedScene(uint64_t seed) {
     const int colour = std::uniform_int_distribution<int>(0, static_cast<int>(CaptionColours().size()) - 1)(rng);
     if (used.count({shape, colour})) continue;
     // Between the caption images' "small" (0.26) and "large" (0.52): the default scene's objects are 0.26-0.42.
-    const float radius = Uniform(rng, 0.22f, 0.46f);
+    const float radius = UniformFloat(rng, 0.22f, 0.46f);
     const float footprint = 1.15f * radius;  // the torus is the widest shape per radius
     // Scene bounds count the rotated local box (up to sqrt(2) x 1.1 r for the torus): keep it inside +-1.45.
     const float reach = 1.45f - 1.6f * radius;
-    const float x = Uniform(rng, -reach, reach), y = Uniform(rng, -reach, reach);
+    const float x = UniformFloat(rng, -reach, reach), y = UniformFloat(rng, -reach, reach);
     bool overlaps = false;
     for (const auto& p : placed) overlaps |= std::hypot(x - p[0], y - p[1]) < footprint + p[2] + 0.08f;
     if (overlaps) continue;
@@ -54,11 +52,11 @@ CaptionedScene MakeCaptionedScene(uint64_t seed) {
     placed.push_back({x, y, footprint});
   }
   // Around the default scene's ground and white sky.
-  const float ground = Uniform(rng, 0.85f, 1.1f), checker = Uniform(rng, 0.6f, 0.8f);
+  const float ground = UniformFloat(rng, 0.85f, 1.1f), checker = UniformFloat(rng, 0.6f, 0.8f);
   for (int k = 0; k < 3; ++k) {
-    out.scene.ground_color_a[k] = std::clamp(0.77f * ground + Uniform(rng, -0.03f, 0.03f), 0.0f, 1.0f);
-    out.scene.ground_color_b[k] = std::clamp(0.77f * ground * checker + Uniform(rng, -0.03f, 0.03f), 0.0f, 1.0f);
-    out.scene.background[k] = std::clamp(Uniform(rng, 0.8f, 1.0f), 0.0f, 1.0f);
+    out.scene.ground_color_a[k] = std::clamp(0.77f * ground + UniformFloat(rng, -0.03f, 0.03f), 0.0f, 1.0f);
+    out.scene.ground_color_b[k] = std::clamp(0.77f * ground * checker + UniformFloat(rng, -0.03f, 0.03f), 0.0f, 1.0f);
+    out.scene.background[k] = std::clamp(UniformFloat(rng, 0.8f, 1.0f), 0.0f, 1.0f);
   }
   out.scene.Check();
   return out;
@@ -69,9 +67,9 @@ CaptionedScene MakeCaptionedScene(uint64_t seed) {
 void RenderSceneCrops(SceneCropPool* pool, int64_t first, uint64_t seed, const SceneCropOptions& options) {
   const CaptionedScene captioned = MakeCaptionedScene(seed);
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 17);
-  const float azimuth = Uniform(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
-  const float elevation = Uniform(rng, 15.0f, 70.0f) * static_cast<float>(M_PI) / 180.0f;
-  const float distance = Uniform(rng, 3.6f, 4.4f);
+  const float azimuth = UniformFloat(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
+  const float elevation = UniformFloat(rng, 15.0f, 70.0f) * static_cast<float>(M_PI) / 180.0f;
+  const float distance = UniformFloat(rng, 3.6f, 4.4f);
   const std::array<float, 3> target = {0.0f, 0.0f, kLookAtHeight};
   const std::array<float, 3> eye = {distance * std::cos(elevation) * std::cos(azimuth),
                                     distance * std::cos(elevation) * std::sin(azimuth),
@@ -90,13 +88,8 @@ void RenderSceneCrops(SceneCropPool* pool, int64_t first, uint64_t seed, const S
   }
   const at::Tensor ground_pixels = torch::nonzero(labels == 1).reshape(-1);
 
-  const int64_t crop = options.crop();
-  const auto chw = render.rgb.permute({2, 0, 1}).unsqueeze(0);
-  namespace F = torch::nn::functional;
-  const at::Tensor padded =
-      F::pad(chw, F::PadFuncOptions({crop / 2, crop / 2, crop / 2, crop / 2}).mode(torch::kReplicate))[0];
   std::bernoulli_distribution on_ground(options.ground_fraction());
-  const int64_t image_size = pool->images.size(3);
+  at::Tensor centres = torch::empty({options.crops_per_scene(), 2}, torch::kLong);
   for (int64_t c = 0; c < options.crops_per_scene(); ++c) {
     const bool ground = object_pixels.empty() || (ground_pixels.size(0) > 0 && on_ground(rng));
     int64_t pixel = 0, shape = -1, colour = -1;
@@ -110,12 +103,13 @@ void RenderSceneCrops(SceneCropPool* pool, int64_t first, uint64_t seed, const S
       shape = captioned.objects[object_index[k]].first;
       colour = captioned.objects[object_index[k]].second;
     }
-    const int64_t cy = pixel / size, cx = pixel % size;  // window centred on the pixel, as the teacher's are
-    const at::Tensor window = padded.slice(1, cy, cy + crop).slice(2, cx, cx + crop).permute({1, 2, 0});
-    pool->images[first + c].copy_(ClipPreprocess(window.contiguous(), image_size));
+    centres[c][0] = pixel / size, centres[c][1] = pixel % size;
     pool->shape[first + c] = shape;
     pool->colour[first + c] = colour;
   }
+  // Windows centred on the pixels, cut and prepared as the feature-field teacher cuts and prepares its crops.
+  pool->images.slice(0, first, first + options.crops_per_scene())
+      .copy_(ClipCentredWindows(render.rgb, options.crop(), centres, pool->images.size(3)));
 }
 
 }  // namespace

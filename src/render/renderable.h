@@ -20,6 +20,13 @@ class Renderable {
  public:
   virtual ~Renderable() = default;
   virtual RenderedView Render(const Camera& camera) = 0;
+  // The same view without features (the viewer's colour, depth and opacity pictures): scenes with a feature head
+  // override it to skip the head, which is most of a feature field's render time.
+  virtual RenderedView RenderColour(const Camera& camera) {
+    RenderedView view = Render(camera);
+    view.features = at::Tensor();
+    return view;
+  }
   virtual std::vector<Camera> TrainingCameras() const = 0;  // for camera lists and orbit paths
   virtual at::Tensor Aabb() const = 0;                       // [2,3] f32 scene bounds
 };

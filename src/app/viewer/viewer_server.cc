@@ -164,7 +164,7 @@ struct ViewerServer::Impl {
     auto future = queue.Submit<TimedView>(request.client, request.sequence, [this, camera = request.camera] {
       auto current = CurrentScene();  // read at run time, so a SetScene between queueing and rendering is seen
       const double start = NowSeconds();
-      TimedView out{current->Render(camera), 0};
+      TimedView out{current->RenderColour(camera), 0};  // the render API's pictures show no features
       out.render_ms = (NowSeconds() - start) * 1e3;
       return out;
     });

@@ -98,6 +98,19 @@ TEST(FeatureCompositing, FeaturesUseTheColourWeightsAndStopGradientKeepsDensityO
   ASSERT_TRUE(joint.features.defined());
   EXPECT_TRUE(torch::allclose(joint.features, separate.features.detach(), 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(joint.rgb, separate.rgb.detach(), 1e-5, 1e-6));
+  {
+    // A colour-only render (the viewer's pictures) skips the feature head and gives the same colour and depth.
+    torch::NoGradGuard no_grad;
+    RenderOutputs colour = model.RenderRays(rays, bg, false, /*features=*/false);
+    EXPECT_FALSE(colour.features.defined());
+    EXPECT_TRUE(torch::allclose(colour.rgb, joint.rgb, 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(colour.depth, joint.depth, 1e-5, 1e-6));
+    Camera camera = Camera::LookAt({0.f, -3.f, 0.5f}, {0.f, 0.f, 0.f}, {0.f, 0.f, 1.f}, 6, 4, 0.8);
+    RenderedView full = model.Render(camera), plain = model.RenderColour(camera);
+    ASSERT_TRUE(full.features.defined());
+    EXPECT_FALSE(plain.features.defined());
+    EXPECT_TRUE(torch::allclose(plain.rgb, full.rgb, 1e-5, 1e-6));
+  }
 
   // The feature loss reaches the feature head but not the density (stop-gradient, the default)...
   auto* field = dynamic_cast<FeatureFieldImpl*>(model.field().get());

@@ -99,25 +99,17 @@ at::Tensor Teacher::DenseFeatures(const at::Tensor& image) const {
     return model_->clip.model->DensePatchEmbeddings(pixels)[0];
   }
   // Crops (LERF, Kerr et al. 2023): the image embedding of a window centred on each grid point, a quarter window
-  // apart. Borders are padded by replication so every window has the same size.
+  // apart, cut and prepared by ClipCentredWindows exactly as the small CLIP's scene crops were in training.
   const int64_t crop = options_.crop, stride = std::max<int64_t>(1, crop / 4);
-  const int64_t height = image.size(0), width = image.size(1);
-  const int64_t gh = (height + stride - 1) / stride, gw = (width + stride - 1) / stride;
-  auto chw = image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);
-  auto padded = F::pad(chw, F::PadFuncOptions({crop / 2, crop / 2, crop / 2, crop / 2}).mode(torch::kReplicate));
-  std::vector<at::Tensor> windows;
-  for (int64_t gy = 0; gy < gh; ++gy) {
-    for (int64_t gx = 0; gx < gw; ++gx) {
-      // Window centre at the grid cell's centre ((g + 0.5) * stride) in image pixels; +crop/2 in padded ones.
-      const int64_t cy = static_cast<int64_t>((gy + 0.5) * stride), cx = static_cast<int64_t>((gx + 0.5) * stride);
-      windows.push_back(padded.slice(2, cy, cy + crop).slice(3, cx, cx + crop));
-    }
-  }
-  auto batch = at::cat(windows);  // [gh*gw,3,crop,crop]
-  batch = F::interpolate(batch, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{model_->image_size, model_->image_size})
-                                    .mode(torch::kBilinear).align_corners(false));
-  batch = Normalise(batch, kClipMean, kClipStd);
+  const int64_t gh = (image.size(0) + stride - 1) / stride, gw = (image.size(1) + stride - 1) / stride;
+  // Window centre at the grid cell's centre, (g + 0.5) * stride pixels (the last cell's may fall one past the edge).
+  const auto centre = [stride](int64_t cells, int64_t pixels) {
+    return ((torch::arange(cells, torch::kDouble) + 0.5) * stride).to(torch::kLong).clamp_max(pixels - 1);
+  };
+  const at::Tensor row = centre(gh, image.size(0)), col = centre(gw, image.size(1));
+  const std::vector<at::Tensor> grid = torch::meshgrid({row, col}, "ij");
+  const at::Tensor centres = torch::stack({grid[0].reshape(-1), grid[1].reshape(-1)}, 1);
+  const at::Tensor batch = ClipCentredWindows(image, crop, centres, model_->image_size);  // [gh*gw,3,S,S]
   std::vector<at::Tensor> embeds;
   for (int64_t b = 0; b < batch.size(0); b += 256) {
     embeds.push_back(model_->clip.model->EncodeImage(batch.slice(0, b, std::min(b + 256, batch.size(0)))));

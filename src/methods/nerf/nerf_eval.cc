@@ -40,7 +40,7 @@ EvalResult EvaluateViews(Renderable& scene, const Dataset& views, const EvalOpti
   for (int64_t i = 0; i < count; ++i) {
     // Spread a partial evaluation over the whole set rather than the first views.
     const int64_t k = count == views.size() ? i : i * views.size() / count;
-    RenderedView view = scene.Render(views.cameras[k]);
+    RenderedView view = scene.RenderColour(views.cameras[k]);
     const at::Tensor& gt = views.images[k];
     ViewMetrics m;
     m.frame_index = views.frame_indices[k];

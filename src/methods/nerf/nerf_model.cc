@@ -60,7 +60,8 @@ RaySamples FirstRays(const RaySamples& samples, int64_t rays) {
 
 }  // namespace
 
-RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples& samples, const at::Tensor& background) {
+RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples& samples, const at::Tensor& background,
+                                          bool features) {
   auto positions = samples.Positions(rays.origins, rays.directions);
   auto directions = rays.directions.index_select(0, samples.ray_indices);
   // Training a feature field with feature_ray_fraction < 1: features only for the batch's first rays (a random
@@ -70,7 +71,9 @@ RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples
                             : nullptr;
   FieldOutputs out;
   RaySamples feature_samples = samples;
-  if (feature_field != nullptr) {
+  if (!features) {
+    out = field_->QueryColour(positions, directions);
+  } else if (feature_field != nullptr) {
     const auto feature_rays = static_cast<int64_t>(std::ceil(samples.num_rays() * config_.feature_ray_fraction));
     feature_samples = FirstRays(samples, std::max<int64_t>(1, feature_rays));
     out = feature_field->radiance->Query(positions, directions);
@@ -100,19 +103,20 @@ RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples
   return r;
 }
 
-RenderOutputs NerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& background, bool training) {
+RenderOutputs NerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& background, bool training,
+                                    bool features) {
   RayBatch rays = rays_in.To(device_);
   at::Tensor near, far;
   IntersectAabb(rays, aabb_.to(device_), config_.near, &near, &far);
   if (config_.sampler == "occupancy") {
     RaySamples samples = grid_.March(rays, near, far, MarchOptions().step_size(step_size_).jitter(training));
-    return CompositeSamples(rays, samples, background);
+    return CompositeSamples(rays, samples, background, features);
   }
   // Stratified (and the coarse pass of hierarchical). Rays that miss the box get zero-length intervals (alpha 0).
   auto hit = near < far;
   auto edges = StratifiedEdges(at::where(hit, near, at::zeros_like(near)), at::where(hit, far, at::zeros_like(far)),
                                config_.num_samples, training);
-  RenderOutputs coarse = CompositeSamples(rays, RaySamples::FromDenseEdges(edges), background);
+  RenderOutputs coarse = CompositeSamples(rays, RaySamples::FromDenseEdges(edges), background, features);
   if (config_.sampler == "stratified") return coarse;
   // Hierarchical: resample from the coarse weights and evaluate the union with the same field (as mip-NeRF does,
   // one field serves both passes instead of NeRF's two networks; the coarse pass is still supervised).
@@ -126,29 +130,30 @@ RenderOutputs NerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& b
                   .weights.view({rays.size(), config_.num_samples});
   }
   auto fine_edges = HierarchicalEdges(edges, weights, config_.num_fine_samples, training, /*include_coarse=*/true);
-  RenderOutputs fine = CompositeSamples(rays, RaySamples::FromDenseEdges(fine_edges), background);
+  RenderOutputs fine = CompositeSamples(rays, RaySamples::FromDenseEdges(fine_edges), background, features);
   fine.coarse_rgb = coarse.rgb;
   return fine;
 }
 
-RenderedView NerfModel::Render(const Camera& camera) {
+RenderedView NerfModel::RenderView(const Camera& camera, bool features) {
   torch::NoGradGuard no_grad;
   RayBatch rays = GenerateRays(camera);
   auto background = at::tensor(config_.background);
-  std::vector<at::Tensor> rgb, depth, opacity, features;
+  std::vector<at::Tensor> rgb, depth, opacity, feature_chunks;
   for (int64_t b = 0; b < rays.size(); b += render_chunk_) {
-    RenderOutputs out = RenderRays(rays.Slice(b, std::min(b + render_chunk_, rays.size())), background, false);
+    RenderOutputs out =
+        RenderRays(rays.Slice(b, std::min(b + render_chunk_, rays.size())), background, false, features);
     rgb.push_back(out.rgb.cpu());
     depth.push_back(out.depth.cpu());
     opacity.push_back(out.opacity.cpu());
-    if (out.features.defined()) features.push_back(out.features.cpu());
+    if (out.features.defined()) feature_chunks.push_back(out.features.cpu());
   }
   const int64_t h = camera.height, w = camera.width;
   RenderedView view;
   view.rgb = at::cat(rgb).view({h, w, 3}).clamp(0, 1);
   view.depth = at::cat(depth).view({h, w});
   view.opacity = at::cat(opacity).view({h, w});
-  if (!features.empty()) view.features = at::cat(features).view({h, w, -1});
+  if (!feature_chunks.empty()) view.features = at::cat(feature_chunks).view({h, w, -1});
   return view;
 }
 

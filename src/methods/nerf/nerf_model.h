@@ -28,9 +28,11 @@ class NerfModel : public Renderable {
   NerfModel(const NerfConfig& config, const at::Tensor& aabb, std::vector<Camera> cameras, c10::Device device);
 
   // background: [3] or [R,3]. training=true jitters samples; gradients flow unless the caller disables them.
-  RenderOutputs RenderRays(const RayBatch& rays, const at::Tensor& background, bool training);
+  // features=false renders colour, depth and opacity only (Field::QueryColour).
+  RenderOutputs RenderRays(const RayBatch& rays, const at::Tensor& background, bool training, bool features = true);
 
-  RenderedView Render(const Camera& camera) override;  // chunked, no grad
+  RenderedView Render(const Camera& camera) override { return RenderView(camera, true); }  // chunked, no grad
+  RenderedView RenderColour(const Camera& camera) override { return RenderView(camera, false); }
   std::vector<Camera> TrainingCameras() const override { return cameras_; }
   at::Tensor Aabb() const override { return aabb_; }
 
@@ -51,7 +53,9 @@ class NerfModel : public Renderable {
   void set_render_chunk(int64_t rays) { render_chunk_ = rays; }
 
  private:
-  RenderOutputs CompositeSamples(const RayBatch& rays, const struct RaySamples& samples, const at::Tensor& background);
+  RenderOutputs CompositeSamples(const RayBatch& rays, const struct RaySamples& samples, const at::Tensor& background,
+                                 bool features);
+  RenderedView RenderView(const Camera& camera, bool features);
 
   NerfConfig config_;
   at::Tensor aabb_;  // [2,3] f32 CPU
