@@ -42,6 +42,8 @@ void SmallClipOptions::Check() const {
   NE_CHECK(train_per_class() >= 1 && held_out_per_class() >= 1, "SmallClipOptions: train_per_class ",
            train_per_class(), " and held_out_per_class ", held_out_per_class(), " must be >= 1");
   NE_CHECK(supersample() >= 1, "SmallClipOptions: supersample is ", supersample());
+  NE_CHECK(max_shift() >= 0 && max_shift() < image_size(), "SmallClipOptions: max_shift is ", max_shift(),
+           ", expected in [0, image_size)");
   NE_CHECK(refresh_per_step() >= 0, "SmallClipOptions: refresh_per_step is ", refresh_per_step(), ", expected >= 0");
   NE_CHECK(scene_crops() >= 0, "SmallClipOptions: scene_crops is ", scene_crops(), ", expected >= 0");
   NE_CHECK(scene_pool() >= 1, "SmallClipOptions: scene_pool is ", scene_pool(), ", expected >= 1");
@@ -63,7 +65,7 @@ nlohmann::json SmallClipOptions::ToJson() const {
           {"lr", lr()},                       {"weight_decay", weight_decay()},
           {"warmup_steps", warmup_steps()},   {"train_per_class", train_per_class()},
           {"held_out_per_class", held_out_per_class()}, {"supersample", supersample()},
-          {"refresh_per_step", refresh_per_step()},
+          {"max_shift", max_shift()},         {"refresh_per_step", refresh_per_step()},
           {"seed", seed()},                   {"progress", progress()},
           {"caption_set_negatives", caption_set_negatives()},
           {"scene_crops", scene_crops()},     {"scene_pool", scene_pool()},
@@ -92,6 +94,7 @@ SmallClipOptions SmallClipOptions::FromJson(const nlohmann::json& j) {
       .Optional("train_per_class", &o.train_per_class())
       .Optional("held_out_per_class", &o.held_out_per_class())
       .Optional("supersample", &o.supersample())
+      .Optional("max_shift", &o.max_shift())
       .Optional("refresh_per_step", &o.refresh_per_step())
       .Optional("seed", &o.seed())
       .Optional("progress", &o.progress())
@@ -211,8 +214,8 @@ constexpr double kCropTemplateWeights[3] = {0.5, 0.25, 0.25};
 constexpr CaptionTemplate kCropTemplates[3] = {CaptionTemplate::kColourShape, CaptionTemplate::kShape,
                                                CaptionTemplate::kColour};
 
-// Random shifts of up to `max_shift` pixels (edge-replicated) and horizontal flips; neither changes what the
-// caption says, and both widen the fixed pool of viewpoints.
+// Random shifts of up to `max_shift` pixels (edge-replicated; off by default, see SmallClipOptions) and horizontal
+// flips; neither changes what the caption says.
 at::Tensor Augment(const at::Tensor& images, int64_t max_shift, std::mt19937_64& rng) {
   namespace F = torch::nn::functional;
   const int64_t s = images.size(2);
@@ -371,7 +374,7 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
     const at::Tensor caption_index = torch::tensor(caption_rows, torch::kLong);
     at::Tensor images = train_pool.images.index_select(0, torch::tensor(image_rows, torch::kLong));
     if (crops > 0) images = torch::cat({images, crop_pool.images.index_select(0, torch::tensor(crop_rows, torch::kLong))});
-    images = Augment(images, 4, rng);
+    images = Augment(images, options.max_shift(), rng);
     const at::Tensor ids = captions.ids.index_select(0, caption_index);
     // A short caption ("red") describes several images of the batch: those pairs are not negatives, so they are
     // masked out of both softmaxes: image i and text j are masked when text j describes a column image i stands for.

@@ -36,6 +36,9 @@ struct SmallClipOptions {
   TORCH_ARG(int64_t, train_per_class) = 48;    // pre-rendered training images per class
   TORCH_ARG(int64_t, held_out_per_class) = 4;  // held-out images per class (fresh viewpoints and placements)
   TORCH_ARG(int, supersample) = 2;
+  // Random shifts of training images (they are also flipped). Measured in 9 minutes: shifts of up to 4 px 0.831
+  // zero-shot (training accuracy 0.84: underfit), none 0.944 — the renders already vary placement and viewpoint.
+  TORCH_ARG(int64_t, max_shift) = 0;
   TORCH_ARG(int64_t, refresh_per_step) = 8;    // training-pool images re-rendered from fresh viewpoints per step
   TORCH_ARG(uint64_t, seed) = 0;
   TORCH_ARG(bool, progress) = true;
