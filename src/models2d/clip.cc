@@ -252,15 +252,14 @@ at::Tensor ResizeLikePil(const at::Tensor& x, int64_t height, int64_t width) {
                                .antialias(true))
       .clamp(0.0, 1.0);
 }
-
-// [N,3,S,S] in [0,1] -> normalised with CLIP's mean/std.
-at::Tensor ClipNormalise(const at::Tensor& x) {
-  const at::Tensor mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}, x.options()).view({1, 3, 1, 1});
-  const at::Tensor std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}, x.options()).view({1, 3, 1, 1});
-  return ((x - mean) / std).contiguous();
-}
-
 }  // namespace
+
+at::Tensor ClipNormalise(const at::Tensor& images) {
+  NE_CHECK(images.dim() == 4 && images.size(1) == 3, "ClipNormalise: images must be [N,3,H,W], got ", images.sizes());
+  const at::Tensor mean = torch::tensor({0.48145466f, 0.4578275f, 0.40821073f}, images.options()).view({1, 3, 1, 1});
+  const at::Tensor std = torch::tensor({0.26862954f, 0.26130258f, 0.27577711f}, images.options()).view({1, 3, 1, 1});
+  return ((images - mean) / std).contiguous();
+}
 
 at::Tensor ClipPreprocess(const at::Tensor& image, int64_t size) {
   NE_CHECK(image.dim() == 3 && image.size(2) == 3, "ClipPreprocess: image must be [H,W,3], got ", image.sizes());

@@ -163,6 +163,10 @@ void SaveClipBundle(const ClipBundle& bundle, const std::string& dir);
 // (bicubic, antialiased like PIL), centre crop, normalised with CLIP's mean/std.
 at::Tensor ClipPreprocess(const at::Tensor& image, int64_t size);
 
+// CLIP's mean/std normalisation alone: [N,3,H,W] f32 in [0,1] -> normalised, contiguous (ClipPreprocess's last step;
+// for callers that resize themselves, e.g. to a multiple of the patch size).
+at::Tensor ClipNormalise(const at::Tensor& images);
+
 // LERF-style crops (Kerr et al. 2023): square windows of `crop` pixels centred on pixels `centres` ([N,2] i64,
 // row then column) of image [H,W,3] in [0,1], borders replicate-padded, each prepared as ClipPreprocess prepares a
 // square image for a CLIP of input `size` -> [N,3,size,size]. The feature-field teacher and the small CLIP's scene

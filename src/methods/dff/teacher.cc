@@ -40,7 +40,6 @@ at::Tensor ToPatchMultiple(const at::Tensor& image, int64_t patch) {
 at::Tensor Normalise(const at::Tensor& x, const std::vector<float>& mean, const std::vector<float>& std) {
   return (x - torch::tensor(mean).view({1, 3, 1, 1})) / torch::tensor(std).view({1, 3, 1, 1});
 }
-const std::vector<float> kClipMean{0.48145466f, 0.4578275f, 0.40821073f}, kClipStd{0.26862954f, 0.26130258f, 0.27577711f};
 const std::vector<float> kImageNetMean{0.485f, 0.456f, 0.406f}, kImageNetStd{0.229f, 0.224f, 0.225f};
 
 bool IsVitFolder(const std::string& dir) {
@@ -95,7 +94,7 @@ at::Tensor Teacher::DenseFeatures(const at::Tensor& image) const {
     return F::normalize(model_->vit->DenseFeatures(pixels, "tokens")[0], F::NormalizeFuncOptions().dim(-1));
   }
   if (options_.mode == "dense") {
-    auto pixels = Normalise(ToPatchMultiple(image, model_->patch), kClipMean, kClipStd);
+    auto pixels = ClipNormalise(ToPatchMultiple(image, model_->patch));
     return model_->clip.model->DensePatchEmbeddings(pixels)[0];
   }
   // Crops (LERF, Kerr et al. 2023): the image embedding of a window centred on each grid point, a quarter window
