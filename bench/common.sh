@@ -21,3 +21,13 @@ print_curve() {
   grep -o '"psnr": [0-9.]*\|"train_s": [0-9.e+-]*' "$1/curve.json" | paste - - | \
     awk '{printf "  curve %s t=%.1fs psnr=%.2f dB\n", NR, $4, $2}'
 }
+
+# ensure_small_clip DIR: trains nerfedit's small CLIP into DIR unless DIR holds one of the current caption vocabulary
+# (small_clip_training.json's vocabulary_version; models2d/small_clip.h kSmallClipVocabularyVersion).
+ensure_small_clip() {
+  local want
+  want=$(sed -n 's/^constexpr int kSmallClipVocabularyVersion = \([0-9]*\);/\1/p' "$ROOT/src/models2d/small_clip.h")
+  if grep -q "\"vocabulary_version\": $want\b" "$1/small_clip_training.json" 2>/dev/null; then return; fi
+  echo "== training nerfedit's small CLIP into $1 (the default teacher; about 10 minutes) =="
+  "$NERFEDIT" clip train --out "$1"
+}

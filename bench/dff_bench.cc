@@ -16,8 +16,9 @@
 #include "edit/edit_list.h"
 #include "eval/image_metrics.h"
 #include "methods/dff/dff_query.h"
-#include "methods/dff/dff_trainer.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "engine/trainer.h"
+#include "methods/dff/dff_method.h"
+#include "methods/nerf/nerf_method.h"
 #include "util/json_reader.h"
 #include "util/runtime.h"
 
@@ -29,17 +30,15 @@ namespace {
 struct Args {
   std::string scene, teacher, out, config, html;
   double budget = 240;
+  int64_t steps = 0;     // > 0: train this many steps instead of for `budget` seconds (the demo: same on every machine)
   bool overhead = true;  // also train plain nerf for as many steps, to measure the feature head's overhead
 };
 
+// A fixed-width figure: images of one row stay the same size whatever their captions say.
 std::string Figure(const std::string& src, const std::string& caption) {
-  return "<figure style=\"display:inline-block;margin:4px\"><img src=\"" + src +
-         "\" style=\"width:192px;image-rendering:pixelated\"><figcaption>" + caption + "</figcaption></figure>";
-}
-
-double Iou(const at::Tensor& a, const at::Tensor& b) {
-  const double uni = (a | b).sum().item<double>();
-  return uni > 0 ? (a & b).sum().item<double>() / uni : 1.0;
+  return "<figure style=\"display:inline-block;width:192px;margin:4px;vertical-align:top\"><img src=\"" + src +
+         "\" style=\"width:192px;height:192px;image-rendering:pixelated\"><figcaption>" + caption +
+         "</figcaption></figure>";
 }
 
 // PSNR over the pixels where mask [H,W] is true.
@@ -60,51 +59,60 @@ int main(int argc, char** argv) {
     else if (k == "--out") args.out = v;
     else if (k == "--config") args.config = v;
     else if (k == "--budget") args.budget = std::stod(v);
+    else if (k == "--steps") args.steps = std::stoll(v);
     else if (k == "--overhead") args.overhead = v != "0";
     else if (k == "--html") args.html = v;
     else { std::fprintf(stderr, "unknown flag %s\n", k.c_str()); return 1; }
   }
   try {
     ConfigureThreads();
-    NerfConfig config = NerfConfig::FromJson(ReadJsonFile(args.config), args.config);
-    config.data = args.scene;
+    DffConfig config = DffConfig::FromJson(ReadJsonFile(args.config), args.config);
+    config.nerf.data = args.scene;
     config.teacher = args.teacher;
-    config.time_budget_s = args.budget;
+    config.nerf.trainer.time_budget_s = args.steps > 0 ? 0 : args.budget;
+    if (args.steps > 0) config.nerf.trainer.steps = args.steps;
 
     // 1. dff within the budget, then plain nerf for the same number of steps: the feature head's overhead.
-    auto dff = MakeDffTrainer(config, args.out + "/dff", {false, true});
-    EvalResult dff_eval = dff->Train();
+    const std::string dff_dir = args.out + "/dff";
+    auto dff = StartRun(dff_dir, [&] { return std::make_unique<DffMethod>(config, dff_dir, false); }, {false, true});
+    const double dff_psnr = dff->Train().summary["psnr_db"].get<double>();
     const int64_t steps = dff->progress().step;
     double overhead = 0;
     if (args.overhead) {
-      NerfConfig plain = config;
+      NerfConfig plain = config.nerf;
       plain.field = "hash_grid";  // the dff field's radiance part alone
-      plain.field_config = config.field_config.value("radiance", nlohmann::json::object());
-      plain.time_budget_s = 0;
-      plain.steps = steps;
-      plain.eval_every = 0;
-      NerfTrainer nerf(plain, args.out + "/nerf", {true, false});
+      plain.field_config = config.nerf.field_config.value("radiance", nlohmann::json::object());
+      plain.trainer.time_budget_s = 0;
+      plain.trainer.steps = steps;
+      plain.trainer.eval_every = 0;
       // The same number of steps: with a fixed step count the lr schedule matches too.
-      nerf.Train();
-      overhead = dff->progress().train_seconds / nerf.progress().train_seconds;
+      auto nerf = StartRun(args.out + "/nerf", [&] { return std::make_unique<NerfMethod>(plain); }, {true, false});
+      nerf->Train();
+      overhead = dff->progress().train_seconds / nerf->progress().train_seconds;
       std::printf("dff: %lld steps in %.1f s (held-out PSNR %.2f dB); nerf: same steps in %.1f s\n",
-                  static_cast<long long>(steps), dff->progress().train_seconds, dff_eval.psnr,
-                  nerf.progress().train_seconds);
+                  static_cast<long long>(steps), dff->progress().train_seconds, dff_psnr,
+                  nerf->progress().train_seconds);
     } else {
       std::printf("dff: %lld steps in %.1f s (held-out PSNR %.2f dB)\n", static_cast<long long>(steps),
-                  dff->progress().train_seconds, dff_eval.psnr);
+                  dff->progress().train_seconds, dff_psnr);
     }
 
-    auto model = LoadNerfRun(args.out + "/dff", "auto");
+    auto model = LoadDffRun(dff_dir, "auto", nullptr);
     const FieldPtr trained = model->field();
-    Teacher teacher = LoadRunTeacher(model->config(), args.out + "/dff");
+    // The bench swaps fields per view; each swap re-estimates the occupancy grid as an edited run's loading does.
+    auto use_field = [&model](FieldPtr field) {
+      model->set_field(std::move(field));
+      model->RebuildOccupancyGrid();
+    };
+    Teacher teacher = LoadRunTeacher(dff_dir);
     std::ostringstream html;  // the demo report's section
     fs::create_directories(args.out + "/selection");
     html << "<h2>Select by text, then edit (Distilled Feature Fields)</h2><p>Teacher: " << teacher.Describe()
          << ". Each object is queried by its name against the scene's other names; masks on held-out view 0, IoU "
             "against the generator's exact labels over every held-out view.</p><div>";
-    const Dataset& test = dff->test_set();
-    const Dataset& train = dff->train_set();
+    const auto& dff_method = static_cast<DffMethod&>(dff->method());
+    const Dataset& test = dff_method.test_set();
+    const Dataset& train = dff_method.train_set();
     const ProceduralScene scene = ProceduralScene::FromJson(ReadJsonFile(
         (fs::is_directory(args.scene) ? fs::path(args.scene) / "transforms.json" : fs::path(args.scene)).string())["scene"]);
     const std::vector<std::string> names = SceneObjectNames(args.scene);  // "ground" + the objects, label = index + 1
@@ -134,7 +142,7 @@ int main(int argc, char** argv) {
         mc = torch::cat({mc, RenderSelection(*model, click, test.cameras[v]).mask.reshape(-1)});
         truth = torch::cat({truth, t.reshape(-1)});
       }
-      const double ti = Iou(mt, truth), ci = Iou(mc, truth);
+      const double ti = MaskIou(mt, truth), ci = MaskIou(mc, truth);
       text_iou_sum += ti;
       click_iou_sum += ci;
       const std::string file = "selection/" + std::to_string(k) + ".png";
@@ -174,16 +182,16 @@ int main(int argc, char** argv) {
       Selection selection = TextSelection(teacher, c.object, names);
       c.edit["selection"] = selection.ToJson();
       if (c.name == "recolor") {
-        model->SetField(trained);
+        use_field(trained);
         c.edit = MakeRecolorEdit(*model, selection, {target[0], target[1], target[2]});
       }
       EditList list;
       list.Push(c.edit);
       double psnr_sum = 0, leak_sum = 0;
       for (int64_t v = 0; v < test.size(); ++v) {
-        model->SetField(trained);
+        use_field(trained);
         RenderedView before = model->RenderColour(test.cameras[v]);
-        model->SetField(ApplyEdits(trained, list, nullptr));
+        use_field(ApplyEdits(trained, list, nullptr));
         RenderedView after = model->RenderColour(test.cameras[v]);
         ProceduralRender truth = RenderProcedural(c.truth, test.cameras[v]);
         ProceduralRender original = RenderProcedural(scene, test.cameras[v]);
@@ -203,12 +211,13 @@ int main(int argc, char** argv) {
       ++leakage_count;
       std::printf("  %-9s %-16s PSNR vs truth %.2f dB, leakage PSNR %.2f dB\n", c.name.c_str(), c.object.c_str(),
                   edit_psnr[c.name], leak_sum / test.size());
-      char caption[200];
-      std::snprintf(caption, sizeof(caption), "%s \"%s\": %.2f dB vs truth, leakage %.2f dB", c.name.c_str(),
-                    c.object.c_str(), edit_psnr[c.name], leak_sum / test.size());
-      html << "<div>" << Figure("edits/" + c.name + "_before.png", "before")
-           << Figure("edits/" + c.name + "_render.png", caption) << Figure("edits/" + c.name + "_truth.png", "truth")
-           << "</div>";
+      char heading[200], caption[64];
+      std::snprintf(heading, sizeof(heading), "%s \"%s\": %.2f dB against the truth, leakage %.2f dB",
+                    c.name.c_str(), c.object.c_str(), edit_psnr[c.name], leak_sum / test.size());
+      std::snprintf(caption, sizeof(caption), "edited (%.2f dB)", edit_psnr[c.name]);
+      html << "<div><p><b>" << heading << "</b></p>" << Figure("edits/" + c.name + "_before.png", "before")
+           << Figure("edits/" + c.name + "_render.png", caption)
+           << Figure("edits/" + c.name + "_truth.png", "truth (re-rendered scene)") << "</div>";
     }
     std::printf("query+render latency (new text query, %lldx%lld view): %.0f ms\n",
                 static_cast<long long>(test.cameras[0].width), static_cast<long long>(test.cameras[0].height), query_ms);

@@ -19,7 +19,8 @@
 #include "app/viewer/sphere_scene.h"
 #include "app/viewer/viewer_server.h"
 #include "methods/dff/dff_query.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/method_registry.h"
+#include "methods/nerf/nerf_model.h"
 #include "util/runtime.h"
 
 namespace {
@@ -53,7 +54,8 @@ int main(int argc, char** argv) {
     if (run.empty()) {
       scene = std::make_shared<nerfedit::SphereScene>();
     } else {
-      model = nerfedit::LoadNerfRun(run, device);
+      model = nerfedit::LoadSceneRun(run, device);
+      model->set_supersample(1);  // as `nerfedit serve` renders
       scene = model;
       object_names = nerfedit::SceneObjectNames(model->config().data);
     }

@@ -15,7 +15,28 @@ int ParseCommandLine(CLI::App& app, int argc, char** argv) {
   return -1;
 }
 
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "\"" + input + "\" is not a number";
+        return value > 0 ? std::string() : "must be > 0, got " + input;
+      },
+      "POSITIVE");
+}
+
+CLI::Validator NonNegative() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "\"" + input + "\" is not a number";
+        return value >= 0 ? std::string() : "must be >= 0, got " + input;
+      },
+      "NON-NEGATIVE");
+}
+
 std::vector<int64_t> ParseIndexList(const std::string& text, const std::string& flag) {
+  NE_CHECK(!text.empty(), flag, ": expected a list of integers like 0,3,7, got nothing");
   std::vector<int64_t> out;
   std::stringstream ss(text);
   std::string item;
@@ -42,6 +63,7 @@ std::vector<float> ParseFloatList(const std::string& text, const std::string& fl
       NE_FAIL(flag, ": \"", item, "\" is not a number (expected a list like 0.5,-1,2)");
     }
   }
+  NE_CHECK(!out.empty(), flag, ": expected a list of numbers like 0.5,-1,2, got \"", text, "\"");
   return out;
 }
 

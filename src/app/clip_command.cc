@@ -15,6 +15,7 @@
 #include "models2d/clip_tokenizer.h"
 #include "models2d/small_clip.h"
 #include "util/error.h"
+#include "util/json_reader.h"
 #include "util/runtime.h"
 
 namespace nerfedit {
@@ -57,8 +58,9 @@ std::vector<float> ToVector(const at::Tensor& row) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-int RunTrain(const std::string& out, double minutes, uint64_t seed, int64_t steps) {
-  SmallClipOptions options;
+int RunTrain(const std::string& out, double minutes, uint64_t seed, int64_t steps, const std::string& config) {
+  // --config: SmallClipOptions keys (strict) for experiments; the flags still override budget, seed and steps.
+  SmallClipOptions options = config.empty() ? SmallClipOptions() : SmallClipOptions::FromJson(ReadJsonFile(config));
   options.seed(seed).time_budget_seconds(minutes * 60.0);
   if (steps > 0) options.steps(steps);
   const SmallClipResult result = TrainSmallClip(options, out);
@@ -132,6 +134,9 @@ int RunClip(int argc, char** argv) {
   train->add_option("--seed", seed, "Random seed (weights, images, batches)")->capture_default_str();
   train->add_option("--steps", steps, "Upper bound on optimisation steps (default: the budget decides)")
       ->check(CLI::NonNegativeNumber);
+  std::string train_config;
+  train->add_option("--config", train_config, "JSON of SmallClipOptions keys (models2d/small_clip.h), for experiments")
+      ->check(CLI::ExistingFile);
 
   CLI::App* embed = app.add_subcommand("embed", "Print the normalised embedding of a text or an image as JSON");
   std::string embed_model, embed_text, embed_image;
@@ -164,7 +169,7 @@ int RunClip(int argc, char** argv) {
 
   try {
     ConfigureThreads();
-    if (train->parsed()) return RunTrain(out, minutes, seed, steps);
+    if (train->parsed()) return RunTrain(out, minutes, seed, steps, train_config);
     if (embed->parsed()) return RunEmbed(embed_model, embed_text, embed_image);
     return RunRank(rank_model, rank_image, rank_texts, rank_json);
   } catch (const Error& e) {

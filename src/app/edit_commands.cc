@@ -12,8 +12,8 @@
 #include "data/image_io.h"
 #include "edit/edit_list.h"
 #include "methods/dff/dff_query.h"
-#include "methods/dff/dff_trainer.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/dff/dff_method.h"
+#include "methods/method_registry.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -34,32 +34,39 @@ struct QueryFlags {
     app.add_option("--patch", patch, "image-patch query: an exemplar image file");
     app.add_option("--negatives", negatives, "comma-separated negative labels (default: the scene's other objects)");
     app.add_option("--threshold", threshold, "probability above which a point is selected")->check(CLI::Range(0.0, 1.0));
-    app.add_option("--temperature", temperature, "softmax temperature of text queries")->check(CLI::PositiveNumber);
+    app.add_option("--temperature", temperature, "softmax temperature of text queries")->check(Positive());
     app.add_option("--box", box, "restrict to a box xmin,ymin,zmin,xmax,ymax,zmax");
   }
 
-  Selection Build(NerfModel& model, const std::string& run) const {
+  // Checks the flags' syntax before anything is loaded (a typo costs no model load).
+  void Parse() {
     const int given = !text.empty() + !click.empty() + !patch.empty();
     NE_CHECK(given == 1, "give exactly one query: text, --click VIEW:X,Y or --patch IMAGE (got ", given, ")");
-    SelectionOptions options;
-    options.threshold(threshold).temperature(temperature);
     if (!box.empty()) {
-      std::vector<float> b = ParseFloatList(box, "--box");
-      NE_CHECK(b.size() == 6, "--box needs 6 numbers xmin,ymin,zmin,xmax,ymax,zmax, got ", b.size());
-      options.box(b);
+      box_values = ParseFloatList(box, "--box");
+      NE_CHECK(box_values.size() == 6, "--box needs 6 numbers xmin,ymin,zmin,xmax,ymax,zmax, got ", box_values.size());
     }
     if (!click.empty()) {
       const auto colon = click.find(':');
-      NE_CHECK(colon != std::string::npos, "--click must be VIEW:X,Y, got \"", click, "\"");
-      const int64_t view = ParseIndexList(click.substr(0, colon), "--click")[0];
-      std::vector<float> xy = ParseFloatList(click.substr(colon + 1), "--click");
-      NE_CHECK(xy.size() == 2, "--click must be VIEW:X,Y, got \"", click, "\"");
-      const auto cameras = model.TrainingCameras();
-      NE_CHECK(view >= 0 && view < static_cast<int64_t>(cameras.size()), "--click view ", view, " is not one of the ",
-               cameras.size(), " training views");
-      return ClickSelection(model, cameras[view], xy[0], xy[1], options);
+      NE_CHECK(colon != std::string::npos && colon > 0, "--click must be VIEW:X,Y, got \"", click, "\"");
+      const std::vector<int64_t> view = ParseIndexList(click.substr(0, colon), "--click");
+      click_xy = ParseFloatList(click.substr(colon + 1), "--click");
+      NE_CHECK(view.size() == 1 && click_xy.size() == 2, "--click must be VIEW:X,Y, got \"", click, "\"");
+      click_view = view[0];
     }
-    Teacher teacher = LoadRunTeacher(model.config(), run);
+  }
+
+  Selection Build(NerfModel& model, const std::string& run) const {
+    SelectionOptions options;
+    options.threshold(threshold).temperature(temperature);
+    if (!box_values.empty()) options.box(box_values);
+    if (!click.empty()) {
+      const auto cameras = model.TrainingCameras();
+      NE_CHECK(click_view >= 0 && click_view < static_cast<int64_t>(cameras.size()), "--click view ", click_view,
+               " is not one of the ", cameras.size(), " training views");
+      return ClickSelection(model, cameras[click_view], click_xy[0], click_xy[1], options);
+    }
+    Teacher teacher = LoadRunTeacher(run);
     if (!patch.empty()) return PatchSelection(teacher, LoadImageFloat(patch, {1, 1, 1}), options);
     std::vector<std::string> negative_list;
     if (!negatives.empty()) {
@@ -69,6 +76,10 @@ struct QueryFlags {
     }
     return TextSelection(teacher, text, negative_list, options);
   }
+
+  // Filled by Parse().
+  std::vector<float> box_values, click_xy;
+  int64_t click_view = -1;
 };
 
 std::vector<float> Translation(const std::vector<float>& t) { return TranslationMatrix({t[0], t[1], t[2]}); }
@@ -99,9 +110,47 @@ std::vector<float> ParseColour(const std::string& text) {
     std::array<float, 3> rgb = ParseHexColor(text, "--op recolor");
     return {rgb[0], rgb[1], rgb[2]};
   }
-  std::vector<float> rgb = ParseFloatList(text, "recolor");
-  NE_CHECK(rgb.size() == 3, "colour must be #rrggbb or r,g,b in [0,1], got \"", text, "\"");
+  NE_CHECK(!text.empty(), "--op recolor needs a colour: recolor=#rrggbb or recolor=r,g,b in [0,1]");
+  std::vector<float> rgb = ParseFloatList(text, "--op recolor");
+  NE_CHECK(rgb.size() == 3, "--op recolor: colour must be #rrggbb or r,g,b in [0,1], got \"", text, "\"");
   return rgb;
+}
+
+// --op NAME[=VALUES], checked before anything is loaded.
+struct EditOp {
+  std::string name, arg;
+  std::vector<float> values;  // recolor: r,g,b; hue: degrees; translate: x,y,z; rotate: ax,ay,az,deg; scale: s
+};
+
+EditOp ParseEditOp(const std::string& op) {
+  const auto eq = op.find('=');
+  EditOp e{op.substr(0, eq), eq == std::string::npos ? "" : op.substr(eq + 1), {}};
+  const auto numbers = [&](size_t count, const char* form) {
+    NE_CHECK(!e.arg.empty(), "--op ", form, " needs ", count == 1 ? "a number" : "numbers", ", got \"", op, "\"");
+    e.values = ParseFloatList(e.arg, "--op " + e.name);
+    NE_CHECK(e.values.size() == count, "--op ", form, " needs ", count, count == 1 ? " number" : " numbers",
+             ", got \"", op, "\"");
+  };
+  if (e.name == "delete" || e.name == "extract") {
+    NE_CHECK(eq == std::string::npos, "--op ", e.name, " takes no value, got \"", op, "\"");
+  } else if (e.name == "recolor") {
+    e.values = ParseColour(e.arg);
+  } else if (e.name == "hue") {
+    numbers(1, "hue=DEGREES");
+  } else if (e.name == "translate") {
+    numbers(3, "translate=x,y,z");
+  } else if (e.name == "rotate") {
+    numbers(4, "rotate=ax,ay,az,DEGREES");
+  } else if (e.name == "scale") {
+    numbers(1, "scale=S");
+    NE_CHECK(e.values[0] > 0, "--op scale needs a positive factor, got \"", op, "\"");
+  } else if (e.name == "compose") {
+    NE_CHECK(!e.arg.empty(), "--op compose=OTHER_RUN needs the run to take the region from");
+  } else {
+    NE_FAIL("unknown --op \"", op, "\" (delete, extract, recolor=#rrggbb, hue=DEG, translate=x,y,z, "
+            "rotate=ax,ay,az,DEG, scale=S, compose=RUN)");
+  }
+  return e;
 }
 
 }  // namespace
@@ -117,14 +166,18 @@ int RunSelect(int argc, char** argv) {
   app.add_option("--out", out, "folder for mask_K.png, prob_K.png and overlay_K.png")->required();
   app.add_option("--device", device, "cpu | cuda | auto");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
-  auto model = LoadNerfRun(run, device);
-  Selection selection = query.Build(*model, run);
+  query.Parse();
+  const std::vector<int64_t> views =
+      views_text.empty() ? std::vector<int64_t>{0} : ParseIndexList(views_text, "--view");
+  auto model = LoadSceneRun(run, device);
   const auto cameras = model->TrainingCameras();
-  const std::vector<int64_t> views = views_text.empty() ? std::vector<int64_t>{0} : ParseIndexList(views_text, "--view");
-  fs::create_directories(out);
   for (int64_t v : views) {
     NE_CHECK(v >= 0 && v < static_cast<int64_t>(cameras.size()), "--view ", v, " is not one of the ", cameras.size(),
              " training views");
+  }
+  Selection selection = query.Build(*model, run);
+  fs::create_directories(out);
+  for (int64_t v : views) {
     SelectionView view = RenderSelection(*model, selection, cameras[v]);
     const std::string stem = out + "/" + std::to_string(v);
     SaveImage(out + "/mask_" + std::to_string(v) + ".png", view.mask.to(torch::kFloat));
@@ -155,45 +208,40 @@ int RunEdit(int argc, char** argv) {
   app.add_option("--device", device, "cpu | cuda | auto");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
 
-  const auto eq = op.find('=');
-  const std::string name = op.substr(0, eq), arg = eq == std::string::npos ? "" : op.substr(eq + 1);
-  auto model = LoadNerfRun(run, device);
+  // Everything the flags say is checked before the run is loaded.
+  query.Parse();
+  const EditOp parsed = ParseEditOp(op);
+  const std::string& name = parsed.name;
+  const std::vector<float>& v = parsed.values;
+  const std::vector<float> at_xyz = at_text.empty() ? std::vector<float>{0, 0, 0} : ParseFloatList(at_text, "--at");
+  NE_CHECK(at_xyz.size() == 3, "--at needs x,y,z, got \"", at_text, "\"");
+  NE_CHECK(!fs::exists(out) || (fs::is_directory(out) && fs::is_empty(out)), "--out ", out,
+           " already exists and is not empty: choose another folder for the edited run");
+  auto model = LoadSceneRun(run, device);
   nlohmann::json edit;
   if (name == "compose") {
-    NE_CHECK(!arg.empty(), "--op compose=OTHER_RUN needs the run to take the region from");
-    auto other = LoadNerfRun(arg, device);
-    Selection selection = query.Build(*other, arg);
-    std::vector<float> t = at_text.empty() ? std::vector<float>{0, 0, 0} : ParseFloatList(at_text, "--at");
-    NE_CHECK(t.size() == 3, "--at needs x,y,z");
-    edit = {{"op", "compose"}, {"source_run", fs::absolute(arg).string()}, {"selection", selection.ToJson()},
-            {"matrix", Translation(t)}};
+    auto other = LoadSceneRun(parsed.arg, device);
+    Selection selection = query.Build(*other, parsed.arg);
+    edit = {{"op", "compose"}, {"source_run", fs::absolute(parsed.arg).string()}, {"selection", selection.ToJson()},
+            {"matrix", Translation(at_xyz)}};
   } else {
     Selection selection = query.Build(*model, run);
     edit = {{"selection", selection.ToJson()}};
     if (name == "delete" || name == "extract") {
       edit["op"] = name;
     } else if (name == "recolor") {
-      const std::vector<float> target = ParseColour(arg);
-      edit = MakeRecolorEdit(*model, selection, {target[0], target[1], target[2]});
+      edit = MakeRecolorEdit(*model, selection, {v[0], v[1], v[2]});
     } else if (name == "hue") {
       edit["op"] = "recolor";
       edit["mode"] = "hue";
-      edit["degrees"] = ParseFloatList(arg, "hue").at(0);
+      edit["degrees"] = v[0];
     } else if (name == "translate") {
-      std::vector<float> t = ParseFloatList(arg, "translate");
-      NE_CHECK(t.size() == 3, "translate needs x,y,z, got \"", arg, "\"");
       edit["op"] = "transform";
-      edit["matrix"] = Translation(t);
-    } else if (name == "rotate" || name == "scale") {
-      std::vector<float> v = ParseFloatList(arg, name);
-      NE_CHECK(name == "rotate" ? v.size() == 4 : v.size() == 1 && v[0] > 0,
-               name == "rotate" ? "rotate needs ax,ay,az,DEGREES" : "scale needs one positive factor", ", got \"", arg, "\"");
+      edit["matrix"] = Translation(v);
+    } else {  // rotate or scale (ParseEditOp refused anything else)
       const at::Tensor pivot = MeasureSelection(*model, selection).centroid;
       edit["op"] = "transform";
       edit["matrix"] = AboutPivot(name == "rotate" ? RotationMatrix(v) : torch::eye(3) * v[0], pivot);
-    } else {
-      NE_FAIL("unknown --op \"", op, "\" (delete, extract, recolor=#rrggbb, hue=DEG, translate=x,y,z, rotate=ax,ay,az,DEG, "
-              "scale=S, compose=RUN)");
     }
   }
   WriteEditedRun(run, out, {edit}, device);  // checks that the edited run loads

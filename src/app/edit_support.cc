@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "edit/edit_list.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/method_registry.h"
 #include "util/error.h"
 
 namespace nerfedit {
@@ -58,7 +58,7 @@ void WriteEditedRun(const std::string& from, const std::string& to, const std::v
     EditList edits = fs::exists(edits_file) ? EditList::Load(edits_file) : EditList();
     for (const auto& edit : new_edits) edits.Push(edit);
     edits.Save(edits_file);
-    LoadNerfRun(tmp, device);  // the edited run must load: fail now, not in the viewer or the renderer
+    LoadSceneRun(tmp, device);  // the edited run must load: fail now, not in the viewer or the renderer
     if (fs::exists(to)) fs::remove(to);
     fs::rename(tmp, to);
   } catch (...) {

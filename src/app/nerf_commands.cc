@@ -8,9 +8,9 @@
 #include "app/commands.h"
 #include "data/image_io.h"
 #include "data/procedural_scene.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/dff/random_scenes.h"
+#include "methods/method_registry.h"
 #include "methods/nerf/nerf_eval.h"
-#include "methods/nerf/nerf_trainer.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_reader.h"
@@ -30,13 +30,26 @@ int RunScene(int argc, char** argv) {
   int views = options.num_views(), width = options.width(), height = options.height(), seed = options.seed();
   app.add_option("action", action, "what to do: make")->required()->check(CLI::IsMember({"make"}));
   app.add_option("--out", out, "output folder (must not exist)")->required();
-  app.add_option("--views", views, "number of cameras")->check(CLI::PositiveNumber);
-  app.add_option("--width", width, "image width")->check(CLI::PositiveNumber);
-  app.add_option("--height", height, "image height")->check(CLI::PositiveNumber);
+  app.add_option("--views", views, "number of cameras")->check(Positive());
+  app.add_option("--width", width, "image width")->check(Positive());
+  app.add_option("--height", height, "image height")->check(Positive());
   app.add_option("--seed", seed, "camera placement seed");
   app.add_option("--scene", scene_file, "scene description JSON (default: the built-in five-object scene)");
+  bool no_alpha = false;
+  app.add_flag("--no-alpha", no_alpha,
+               "write RGB images composited on the background (default: RGBA, transparent where rays miss, so "
+               "training can use random backgrounds)");
+  int64_t random_seed = -1;
+  app.add_option("--random", random_seed,
+                 "a seeded random scene instead (3-6 objects with a same-colour pair, a same-shape pair and a white "
+                 "or grey object; bench/dff_random's scenes)")
+      ->check(NonNegative());
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
-  ProceduralScene scene = scene_file.empty() ? DefaultScene() : ProceduralScene::FromJson(ReadJsonFile(scene_file));
+  NE_CHECK(random_seed < 0 || scene_file.empty(), "give --scene or --random, not both");
+  options.alpha(!no_alpha);
+  ProceduralScene scene = DefaultScene();
+  if (!scene_file.empty()) scene = ProceduralScene::FromJson(ReadJsonFile(scene_file));
+  if (random_seed >= 0) scene = MakeRandomQueryScene(static_cast<uint64_t>(random_seed)).scene;
   const double start = NowSeconds();
   WriteProceduralDataset(scene, options.num_views(views).width(width).height(height).seed(seed), out);
   std::printf("wrote %d views of %dx%d to %s in %.1f s\n", views, width, height, out.c_str(), NowSeconds() - start);
@@ -109,7 +122,7 @@ int RunRender(int argc, char** argv) {
   app.add_option("--device", device, "cpu | cuda | auto");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
   NE_CHECK(!views.empty() || orbit > 0, "nothing to render: give --views and/or --orbit N");
-  auto model = LoadNerfRun(run, device);
+  auto model = LoadRenderableRun(run, device);
   const auto cameras = model->TrainingCameras();
   std::vector<std::pair<std::string, Camera>> jobs;
   if (!views.empty()) {
@@ -152,20 +165,32 @@ int RunEval(int argc, char** argv) {
                "is known. Prints JSON."};
   app.name("nerfedit eval");
   std::string run, data, out, images, device = "auto";
+  int downscale = 0;
   app.add_option("run", run, "run folder")->required();
   app.add_option("--data", data, "dataset to evaluate on (default: the run's own held-out views)");
+  app.add_option("--downscale", downscale,
+                 "downscale the evaluation images by this factor (default: the run's own; with --data, 1)")
+      ->check(Positive());
   app.add_option("--out", out, "also write the JSON here");
   app.add_option("--images", images, "write renders, ground truth and depth here");
   app.add_option("--device", device, "cpu | cuda | auto");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
-  RunInfo info = ReadRunInfo(run);
-  auto model = LoadNerfRun(run, device);
-  const NerfConfig& config = info.config;
-  Dataset all = LoadTransformsDataset(data.empty() ? config.data : data,
-                                      DatasetOptions().downscale(config.downscale).background(config.background));
+  const RunHeader header = ReadRunJson(run);
+  // Radiance-field runs store where their data is and how it was read; evaluation reads it the same way.
+  const nlohmann::json& config = header.config;
+  NE_CHECK(config.contains("data") && config.contains("background"), run, " is a ", header.method,
+           " run without a scene dataset to evaluate on (its own benchmark measures it)");
+  const std::string data_path = data.empty() ? config["data"].get<std::string>() : data;
+  // The run's downscale applies to its own data; another dataset is read at its size unless --downscale says.
+  if (downscale == 0) downscale = data.empty() ? config.value("downscale", 1) : 1;
+  auto model = LoadRenderableRun(run, device);
+  Dataset all = LoadTransformsDataset(
+      data_path, DatasetOptions().downscale(downscale).background(config["background"].get<std::vector<float>>()));
+  NE_CHECK(all.width() > 0 && all.height() > 0, data_path, ": no images");
   Dataset train, test;
-  if (data.empty() && config.test_every > 0) {
-    SplitEveryNth(all, config.test_every, &train, &test);
+  const int test_every = config.value("test_every", 0);
+  if (data.empty() && test_every > 0) {
+    SplitEveryNth(all, test_every, &train, &test);
   } else {
     test = all;
   }

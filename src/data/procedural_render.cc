@@ -305,6 +305,8 @@ ProceduralRender RenderProcedural(const ProceduralScene& scene, const Camera& ca
   out.rgb = at::empty({h, w, 3}, at::kFloat);
   out.depth = at::empty({h, w}, at::kFloat);
   out.labels = at::empty({h, w}, at::kInt);
+  out.alpha = at::empty({h, w}, at::kFloat);
+  float* alpha = out.alpha.data_ptr<float>();
   float* rgb = out.rgb.data_ptr<float>();
   float* depth = out.depth.data_ptr<float>();
   int32_t* labels = out.labels.data_ptr<int32_t>();
@@ -323,18 +325,23 @@ ProceduralRender RenderProcedural(const ProceduralScene& scene, const Camera& ca
         depth[pixel] = centre.id == 0 ? 0.0f : static_cast<float>(centre.t);
         labels[pixel] = centre.id;
         Vec3 sum;
+        int hits = 0;
         if (s == 1) {
           sum = tracer.Shade(origin, centre_dir, centre);
+          hits = centre.id != 0;
         } else {
           for (int sy = 0; sy < s; ++sy) {
             for (int sx = 0; sx < s; ++sx) {
               const uint64_t key = (static_cast<uint64_t>(pixel) * s * s + sy * s + sx) * 2;
               const Vec3 dir = ray_dir(x + (sx + Jitter(key)) / s, y + (sy + Jitter(key + 1)) / s);
-              sum = sum + tracer.Shade(origin, dir, tracer.Trace(origin, dir, kMinT));
+              const Hit hit = tracer.Trace(origin, dir, kMinT);
+              sum = sum + tracer.Shade(origin, dir, hit);
+              hits += hit.id != 0;
             }
           }
           sum = sum * (1.0 / (s * s));
         }
+        alpha[pixel] = static_cast<float>(hits) / (s * s);
         rgb[pixel * 3 + 0] = static_cast<float>(sum.x);
         rgb[pixel * 3 + 1] = static_cast<float>(sum.y);
         rgb[pixel * 3 + 2] = static_cast<float>(sum.z);

@@ -204,7 +204,8 @@ nlohmann::json ProceduralDatasetOptions::ToJson() const {
           {"seed", seed()},
           {"min_elevation_degrees", min_elevation_degrees()},
           {"max_elevation_degrees", max_elevation_degrees()},
-          {"supersample", supersample()}};
+          {"supersample", supersample()},
+          {"alpha", alpha()}};
 }
 
 std::vector<Camera> HemisphereCameras(const ProceduralDatasetOptions& options) {
@@ -264,7 +265,15 @@ void WriteProceduralDataset(const ProceduralScene& scene, const ProceduralDatase
       const std::string depth = std::string("depth/") + stem + ".npy";
       const std::string label = std::string("labels/") + stem + (u8_labels ? ".png" : ".npy");
       const ProceduralRender r = RenderProcedural(scene, cameras[i], options.supersample());
-      SaveImage((tmp / image).string(), r.rgb);
+      if (options.alpha()) {
+        // Straight (unpremultiplied) colour: rgb = alpha * colour + (1 - alpha) * background.
+        const at::Tensor a = r.alpha.unsqueeze(-1);
+        const at::Tensor bg = at::tensor(std::vector<float>(scene.background.begin(), scene.background.end()));
+        const at::Tensor colour = at::where(a > 0, (r.rgb - (1 - a) * bg) / a.clamp_min(1e-6f), at::zeros_like(r.rgb));
+        SaveImage((tmp / image).string(), at::cat({colour.clamp(0, 1), a}, -1));
+      } else {
+        SaveImage((tmp / image).string(), r.rgb);
+      }
       WriteNpy((tmp / depth).string(), r.depth);
       if (u8_labels) {
         at::Tensor ids = at::empty({r.labels.size(0), r.labels.size(1), 1}, at::kByte);

@@ -51,6 +51,7 @@ struct ProceduralRender {
   at::Tensor rgb;     // [H,W,3] f32 in [0,1]
   at::Tensor depth;   // [H,W] f32 distance along the pixel-centre ray, 0 for background
   at::Tensor labels;  // [H,W] i32: 0 background, 1 ground, 2+k object k
+  at::Tensor alpha;   // [H,W] f32 share of the pixel's rays that hit a surface (the coverage behind rgb)
 };
 
 // rgb averages supersample^2 jittered rays per pixel (deterministic jitter); depth and labels come from the
@@ -67,6 +68,10 @@ struct ProceduralDatasetOptions {
   TORCH_ARG(double, min_elevation_degrees) = 15;
   TORCH_ARG(double, max_elevation_degrees) = 70;
   TORCH_ARG(int, supersample) = 2;
+  // Write RGBA images whose alpha is each pixel's coverage (rays that miss everything are transparent), so that a
+  // trainer's random backgrounds apply and an object coloured like the background cannot be explained as empty
+  // space. RGB (composited on scene.background) when false.
+  TORCH_ARG(bool, alpha) = true;
 
  public:  // TORCH_ARG leaves the section private
   void Check() const;

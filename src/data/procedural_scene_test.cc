@@ -238,7 +238,7 @@ TEST(ProceduralScene, WrittenDatasetLoadsBackExactly) {
   EXPECT_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));
   const Dataset d = LoadTransformsDataset(out);
   ASSERT_EQ(d.size(), 3);
-  EXPECT_FALSE(d.alphas.defined());
+  ASSERT_TRUE(d.alphas.defined());  // RGBA: rays that miss everything are transparent
   ASSERT_TRUE(d.depths.defined() && d.labels.defined());
   EXPECT_TRUE(torch::equal(d.aabb, torch::tensor(scene.aabb).reshape({2, 3})));
   const auto cameras = HemisphereCameras(options);
@@ -246,10 +246,20 @@ TEST(ProceduralScene, WrittenDatasetLoadsBackExactly) {
     EXPECT_TRUE(torch::allclose(d.cameras[i].world_from_cam, cameras[i].world_from_cam));
     EXPECT_NEAR(d.cameras[i].fx, cameras[i].fx, 1e-9);
     const auto r = RenderProcedural(scene, d.cameras[i], options.supersample());
-    EXPECT_LE((d.images[i] - r.rgb).abs().max().item<float>(), 0.5f / 255 + 1e-6);
+    // Composited back on the background, within the 8-bit rounding of the straight colour and of alpha.
+    EXPECT_LE((d.images[i] - r.rgb).abs().max().item<float>(), 1.0f / 255 + 1e-6);
+    EXPECT_LE((d.alphas[i] - r.alpha).abs().max().item<float>(), 0.5f / 255 + 1e-6);
+    EXPECT_GT(r.alpha.mean().item<float>(), 0.2f);
+    EXPECT_LT(r.alpha.min().item<float>(), 1.0f);  // some sky in every view
     EXPECT_TRUE(torch::equal(d.depths[i], r.depth));
     EXPECT_TRUE(torch::equal(d.labels[i], r.labels));
   }
+  // Without alpha the images are the renders composited on the background, exactly.
+  WriteProceduralDataset(scene, ProceduralDatasetOptions(options).alpha(false), dir / "rgb");
+  const Dataset rgb = LoadTransformsDataset(dir / "rgb");
+  EXPECT_FALSE(rgb.alphas.defined());
+  EXPECT_LE((rgb.images[0] - RenderProcedural(scene, rgb.cameras[0], options.supersample()).rgb).abs().max().item<float>(),
+            0.5f / 255 + 1e-6);
   // The scene travels with the data, and the object list names every label id.
   const auto transforms = nlohmann::json::parse(ReadTextFile(out + "/transforms.json"));
   EXPECT_EQ(ProceduralScene::FromJson(transforms.at("scene")).ToJson(), scene.ToJson());
@@ -270,7 +280,7 @@ TEST(ProceduralScene, WrittenDatasetLoadsBackExactly) {
   fs::create_directories(dir / "empty");
   WriteProceduralDataset(scene, ProceduralDatasetOptions(options).num_views(1), dir / "empty/");
   EXPECT_TRUE(fs::exists(dir / "empty/transforms.json"));
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 2);  // no leftovers
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 3);  // no leftovers
 }
 
 // Timing only (run with --gtest_also_run_disabled_tests): the default 100-view 128x128 dataset. Set

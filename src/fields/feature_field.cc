@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "fields/row_parallel_linear.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 
@@ -68,7 +69,7 @@ FeatureFieldImpl::FeatureFieldImpl(FeatureFieldOptions options_) : options(std::
 at::Tensor FeatureFieldImpl::QueryFeatures(const at::Tensor& positions) {
   const at::Tensor aabb = radiance->Aabb();
   const at::Tensor unit = ((positions - aabb[0]) / (aabb[1] - aabb[0])).clamp(0, 1);
-  return feature_mlp->forward(feature_encoding->forward(unit));
+  return ForwardRowParallelMlp(feature_mlp, feature_encoding->forward(unit));
 }
 
 FieldOutputs FeatureFieldImpl::Query(const at::Tensor& positions, const at::Tensor& directions) {

@@ -124,6 +124,14 @@ void HashEncodingImpl::reset() {
       torch::empty({layout_.total_rows(), options.features_per_level()}, torch::kFloat32).uniform_(-1e-4, 1e-4));
 }
 
+std::vector<at::Tensor> HashEncodingTables(const torch::nn::Module& module) {
+  std::vector<at::Tensor> tables;
+  for (const auto& m : module.modules(/*include_self=*/true)) {
+    if (const auto* encoding = dynamic_cast<const HashEncodingImpl*>(m.get())) tables.push_back(encoding->table);
+  }
+  return tables;
+}
+
 at::Tensor HashEncodingImpl::forward(const at::Tensor& positions) {
   NE_CHECK(positions.dim() == 2 && positions.size(1) == 3, "hash encoding: positions must be [N,3], got ",
            positions.sizes());

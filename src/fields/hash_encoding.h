@@ -92,4 +92,8 @@ class HashEncodingImpl : public torch::nn::Module {
 };
 TORCH_MODULE(HashEncoding);
 
+// The tables of every HashEncoding inside `module` (itself included): the rows a step mostly leaves untouched, which
+// engine/sparse_adam.h updates sparsely.
+std::vector<at::Tensor> HashEncodingTables(const torch::nn::Module& module);
+
 }  // namespace nerfedit

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "fields/row_parallel_linear.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 
@@ -101,7 +102,7 @@ std::pair<at::Tensor, at::Tensor> HashGridFieldImpl::DensityAndFeatures(const at
   const at::Tensor lo = aabb_[0], hi = aabb_[1];
   const at::Tensor unit = (positions - lo) / (hi - lo);  // [N,3] in [0,1] inside the box
   const at::Tensor inside = torch::logical_and(unit >= 0, unit <= 1).all(1);  // [N] bool
-  const at::Tensor h = density_mlp->forward(encoding->forward(unit));  // [N, 1 + geo]
+  const at::Tensor h = ForwardRowParallelMlp(density_mlp, encoding->forward(unit));  // [N, 1 + geo]
   // Outside the box the encoding sees clamped positions; the density there is defined to be zero.
   const at::Tensor density = TruncExp(h.select(1, 0)) * inside;
   return {density, h};
@@ -115,7 +116,7 @@ FieldOutputs HashGridFieldImpl::Query(const at::Tensor& positions, const at::Ten
   const at::Tensor color_in = torch::cat({geo, direction_encoding->forward(directions)}, 1);
   FieldOutputs out;
   out.density = density;
-  out.rgb = torch::sigmoid(color_mlp->forward(color_in));
+  out.rgb = torch::sigmoid(ForwardRowParallelMlp(color_mlp, color_in));
   return out;
 }
 

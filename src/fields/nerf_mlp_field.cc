@@ -4,8 +4,15 @@
 
 #include "util/error.h"
 #include "util/json_reader.h"
+#include "util/thread_policy.h"
 
 namespace nerfedit {
+namespace {
+// Multiply-adds of one W x W trunk product over the rows (the threading policy's measure of the work).
+double TypicalMacs(const at::Tensor& positions, int64_t width) {
+  return static_cast<double>(positions.size(0)) * static_cast<double>(width) * static_cast<double>(width);
+}
+}  // namespace
 
 void NerfMlpFieldOptions::Check() const {
   NE_CHECK(num_layers() >= 1, "mlp field: num_layers is ", num_layers(), ", expected >= 1");
@@ -99,9 +106,12 @@ std::pair<at::Tensor, at::Tensor> NerfMlpFieldImpl::DensityAndTrunk(const at::Te
   return {density * inside, h};
 }
 
-FieldOutputs NerfMlpFieldImpl::Query(const at::Tensor& positions, const at::Tensor& directions) {
-  NE_CHECK(directions.sizes() == positions.sizes(), "mlp field: directions ", directions.sizes(),
-           " do not match positions ", positions.sizes());
+FieldOutputs NerfMlpFieldImpl::Query(const at::Tensor& positions_in, const at::Tensor& directions_in) {
+  NE_CHECK(directions_in.sizes() == positions_in.sizes(), "mlp field: directions ", directions_in.sizes(),
+           " do not match positions ", positions_in.sizes());
+  // The 8 x W products dominate (util/thread_policy.h: kMatmul), forward and backward.
+  ThreadPolicyScope threads(ThreadWork::kMatmul, TypicalMacs(positions_in, options.hidden_dim()));
+  const at::Tensor positions = threads.Input(positions_in), directions = threads.Input(directions_in);
   auto [density, h] = DensityAndTrunk(positions);
   FieldOutputs out;
   out.density = density;
@@ -113,9 +123,18 @@ FieldOutputs NerfMlpFieldImpl::Query(const at::Tensor& positions, const at::Tens
   } else {
     out.rgb = torch::sigmoid(rgb_head->forward(h));
   }
+  if (threads.active()) {
+    const std::vector<at::Tensor> outputs = threads.Output(std::vector<at::Tensor>{out.density, out.rgb});
+    out.density = outputs[0];
+    out.rgb = outputs[1];
+  }
   return out;
 }
 
-at::Tensor NerfMlpFieldImpl::QueryDensity(const at::Tensor& positions) { return DensityAndTrunk(positions).first; }
+at::Tensor NerfMlpFieldImpl::QueryDensity(const at::Tensor& positions) {
+  NE_CHECK(positions.dim() == 2, "mlp field: positions must be [N,3], got ", positions.sizes());
+  ThreadPolicyScope threads(ThreadWork::kMatmul, TypicalMacs(positions, options.hidden_dim()));
+  return threads.Output(DensityAndTrunk(threads.Input(positions)).first);
+}
 
 }  // namespace nerfedit

@@ -9,6 +9,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_reader.h"
+#include "util/thread_policy.h"
 
 namespace nerfedit {
 namespace {
@@ -164,14 +165,11 @@ at::Tensor ClipModelImpl::EndTokenPositions(const at::Tensor& ids) {
 
 at::Tensor ClipModelImpl::TextEmbeddingsUnnormalised(const at::Tensor& ids_in) {
   at::Tensor ids = ids_in.to(logit_scale.device());
-  at::Tensor hidden = text_model->forward(ids);                      // [B,L,D]
-  at::Tensor rows = torch::arange(ids.size(0), ids.options());
-  return text_projection(hidden.index({rows, EndTokenPositions(ids)}));  // [B,P]
+  return text_projection(text_model->Pooled(ids, EndTokenPositions(ids)));  // [B,P]
 }
 
 at::Tensor ClipModelImpl::ImageEmbeddingsUnnormalised(const at::Tensor& pixels) {
-  at::Tensor hidden = ImageHiddenStates(pixels);
-  return visual_projection(vision_model->post_layernorm(hidden.select(1, 0)));
+  return visual_projection(vision_model->post_layernorm(vision_model->ClassToken(pixels.to(logit_scale.device()))));
 }
 
 at::Tensor ClipModelImpl::EncodeText(const at::Tensor& ids) {
@@ -183,8 +181,10 @@ at::Tensor ClipModelImpl::EncodeImage(const at::Tensor& pixels) {
 }
 
 at::Tensor ClipModelImpl::DensePatchEmbeddings(const at::Tensor& pixels) {
+  ThreadPolicyScope threads(ThreadWork::kMatmul, vision_model->TypicalMacs(pixels));
   int64_t h = 0, w = 0;
-  at::Tensor x = vision_model->pre_layrnorm(vision_model->embeddings->forward(pixels.to(logit_scale.device()), &h, &w));
+  at::Tensor x = vision_model->pre_layrnorm(
+      vision_model->embeddings->forward(threads.Input(pixels.to(logit_scale.device())), &h, &w));
   auto& layers = *vision_model->encoder->layers;
   const size_t n = layers.size();
   for (size_t i = 0; i + 1 < n; ++i) x = layers[i]->as<ClipEncoderLayer>()->forward(x, at::Tensor());
@@ -192,7 +192,7 @@ at::Tensor ClipModelImpl::DensePatchEmbeddings(const at::Tensor& pixels) {
   at::Tensor v = layers[n - 1]->as<ClipEncoderLayer>()->ValuePath(x);
   at::Tensor patches = visual_projection(vision_model->post_layernorm(v.slice(1, 1)));  // [B,h*w,P]
   patches = F::normalize(patches, F::NormalizeFuncOptions().dim(-1));
-  return patches.reshape({patches.size(0), h, w, patches.size(2)});
+  return threads.Output(patches.reshape({patches.size(0), h, w, patches.size(2)}));
 }
 
 at::Tensor ClipModelImpl::LogitsPerImage(const at::Tensor& image_embeds, const at::Tensor& text_embeds) {

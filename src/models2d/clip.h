@@ -52,6 +52,9 @@ struct ClipAttentionImpl : torch::nn::Module {
   ClipAttentionImpl(int64_t dim, int64_t heads, int64_t num_layers);
   // x [B,L,D]; mask [L,L] additive (0 / very negative) or undefined.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
+  // Attention of queries [B,Q,D] over x [B,L,D] (both the block's layer_norm1 output); mask broadcastable to
+  // [B,heads,Q,L] or undefined. forward(x, mask) is Attend(x, x, mask).
+  at::Tensor Attend(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& mask);
   int64_t heads;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
@@ -69,6 +72,9 @@ struct ClipEncoderLayerImpl : torch::nn::Module {
   ClipEncoderLayerImpl(int64_t dim, int64_t heads, int64_t hidden, const std::string& act, double eps,
                        int64_t num_layers);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);  // pre-LN: x + attn(ln1 x), then + mlp(ln2 .)
+  // forward(x, mask) at one row of each sequence only: rows [B] i64 -> [B,D] (keys and values from every row). A
+  // pooled embedding needs no other row of the last block: its queries, MLP and out_proj shrink to B rows.
+  at::Tensor ForwardRows(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& mask);
   // MaskCLIP's value path: q/k attention skipped, x + out_proj(v_proj(ln1 x)), then + mlp(ln2 .).
   at::Tensor ValuePath(const at::Tensor& x);
   ClipAttention self_attn{nullptr};
@@ -92,9 +98,16 @@ TORCH_MODULE(ClipTextEmbeddings);
 struct ClipTextTransformerImpl : torch::nn::Module {
   explicit ClipTextTransformerImpl(const ClipTextConfig& c);
   at::Tensor forward(const at::Tensor& ids);  // [B,L] i64 -> [B,L,D] after final_layer_norm (causal)
+  // forward(ids)[b, positions[b]] -> [B,D]. Attention is causal, so the columns after the last pooled position are
+  // never computed, and the last block runs at the pooled rows only.
+  at::Tensor Pooled(const at::Tensor& ids, const at::Tensor& positions);
   ClipTextEmbeddings embeddings{nullptr};
   ClipEncoder encoder{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
+
+ private:
+  void CheckIds(const at::Tensor& ids) const;
+  at::Tensor Run(const at::Tensor& ids, const at::Tensor& positions);  // positions undefined: every row
 };
 TORCH_MODULE(ClipTextTransformer);
 
@@ -113,6 +126,9 @@ TORCH_MODULE(ClipVisionEmbeddings);
 struct ClipVisionTransformerImpl : torch::nn::Module {
   explicit ClipVisionTransformerImpl(const ClipVisionConfig& c);
   at::Tensor forward(const at::Tensor& pixels);  // [B,1+h*w,D]: HF's last_hidden_state (no post_layernorm)
+  // forward(pixels)[:,0] -> [B,D], the last block evaluated at the class token only.
+  at::Tensor ClassToken(const at::Tensor& pixels);
+  double TypicalMacs(const at::Tensor& pixels) const;  // multiply-adds of one DxD product over all tokens (policy)
   ClipVisionEmbeddings embeddings{nullptr};
   torch::nn::LayerNorm pre_layrnorm{nullptr};  // sic: HF's spelling, kept for the state-dict key
   ClipEncoder encoder{nullptr};

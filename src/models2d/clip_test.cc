@@ -94,6 +94,32 @@ TEST(Clip, TextIsPooledAtTheEndToken) {
                            torch::tensor({2}, torch::kLong)));
 }
 
+// The pooled paths (the last block at the pooled rows only; text cut after the last end token) equal pooling the
+// full hidden states, in value and in gradient.
+TEST(Clip, PooledEmbeddingsMatchTheFullHiddenStates) {
+  ClipModel model(TinyClip(99));
+  const at::Tensor px = torch::randn({3, 3, 32, 32}).requires_grad_(true);
+  const at::Tensor full =
+      model->visual_projection(model->vision_model->post_layernorm(model->ImageHiddenStates(px).select(1, 0)));
+  const at::Tensor pooled = model->ImageEmbeddingsUnnormalised(px);
+  EXPECT_LE(MaxAbsDiff(pooled, full), 1e-5);
+  const at::Tensor w = torch::randn_like(full);
+  const at::Tensor grad_full = torch::autograd::grad({(full * w).sum()}, {px})[0];
+  const at::Tensor grad_pooled = torch::autograd::grad({(pooled * w).sum()}, {px})[0];
+  EXPECT_LE(MaxAbsDiff(grad_pooled, grad_full), 1e-5);
+
+  const at::Tensor ids = torch::tensor({{50, 5, 7, 99, 0, 0, 0, 0}, {3, 99, 0, 0, 0, 0, 0, 0}}, torch::kLong);
+  const at::Tensor hidden = model->TextHiddenStates(ids);
+  const at::Tensor text_full = model->text_projection(torch::stack({hidden[0][3], hidden[1][1]}));
+  const at::Tensor text_pooled = model->TextEmbeddingsUnnormalised(ids);
+  EXPECT_LE(MaxAbsDiff(text_pooled, text_full), 1e-5);
+  const at::Tensor q = model->text_model->encoder->layers[1]->as<ClipEncoderLayer>()->self_attn->q_proj->weight;
+  const at::Tensor wt = torch::randn_like(text_full);
+  EXPECT_LE(MaxAbsDiff(torch::autograd::grad({(text_pooled * wt).sum()}, {q})[0],
+                       torch::autograd::grad({(text_full * wt).sum()}, {q})[0]),
+            1e-5);
+}
+
 TEST(Clip, TextAttentionIsCausal) {
   ClipModel model(TinyClip());
   torch::NoGradGuard g;

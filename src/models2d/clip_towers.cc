@@ -5,6 +5,7 @@
 
 #include "models2d/clip.h"
 #include "util/error.h"
+#include "util/thread_policy.h"
 
 namespace nerfedit {
 namespace {
@@ -52,16 +53,18 @@ ClipAttentionImpl::ClipAttentionImpl(int64_t dim, int64_t heads, int64_t num_lay
   for (auto* l : {&q_proj, &k_proj, &v_proj, &out_proj}) (*l)->bias.zero_();
 }
 
-at::Tensor ClipAttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask) {
-  const int64_t b = x.size(0), l = x.size(1), d = x.size(2), hd = d / heads;
-  auto split = [&](const at::Tensor& t) { return t.view({b, l, heads, hd}).transpose(1, 2); };  // [B,H,L,hd]
-  at::Tensor q = split(q_proj(x) * std::pow(static_cast<double>(hd), -0.5));
-  at::Tensor k = split(k_proj(x));
-  at::Tensor v = split(v_proj(x));
-  at::Tensor scores = torch::matmul(q, k.transpose(-1, -2));  // [B,H,L,L]
+at::Tensor ClipAttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask) { return Attend(x, x, mask); }
+
+at::Tensor ClipAttentionImpl::Attend(const at::Tensor& queries, const at::Tensor& x, const at::Tensor& mask) {
+  const int64_t b = x.size(0), l = x.size(1), d = x.size(2), hd = d / heads, nq = queries.size(1);
+  auto split = [&](const at::Tensor& t, int64_t n) { return t.view({b, n, heads, hd}).transpose(1, 2); };  // [B,H,n,hd]
+  at::Tensor q = split(q_proj(queries) * std::pow(static_cast<double>(hd), -0.5), nq);
+  at::Tensor k = split(k_proj(x), l);
+  at::Tensor v = split(v_proj(x), l);
+  at::Tensor scores = torch::matmul(q, k.transpose(-1, -2));  // [B,H,Q,L]
   if (mask.defined()) scores = scores + mask;
   at::Tensor out = torch::matmul(torch::softmax(scores, -1), v);
-  return out_proj(out.transpose(1, 2).reshape({b, l, d}));
+  return out_proj(out.transpose(1, 2).reshape({b, nq, d}));
 }
 
 ClipMlpImpl::ClipMlpImpl(int64_t dim, int64_t hidden, std::string act_name, int64_t num_layers)
@@ -91,6 +94,18 @@ at::Tensor ClipEncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& 
   return h + mlp->forward(layer_norm2(h));
 }
 
+at::Tensor ClipEncoderLayerImpl::ForwardRows(const at::Tensor& x, const at::Tensor& rows, const at::Tensor& mask) {
+  const int64_t b = x.size(0);
+  const at::Tensor batch = torch::arange(b, rows.options());
+  const at::Tensor normed = layer_norm1(x);
+  // The rows' lines of an [L,L] mask, broadcast over the heads: [B,1,1,L].
+  const at::Tensor row_mask = mask.defined() ? mask.index_select(0, rows).view({b, 1, 1, -1}) : at::Tensor();
+  at::Tensor h = x.index({batch, rows}).unsqueeze(1) +
+                 self_attn->Attend(normed.index({batch, rows}).unsqueeze(1), normed, row_mask);  // [B,1,D]
+  h = h + mlp->forward(layer_norm2(h));
+  return h.squeeze(1);
+}
+
 at::Tensor ClipEncoderLayerImpl::ValuePath(const at::Tensor& x) {
   at::Tensor h = x + self_attn->out_proj(self_attn->v_proj(layer_norm1(x)));
   return h + mlp->forward(layer_norm2(h));
@@ -118,7 +133,7 @@ ClipTextTransformerImpl::ClipTextTransformerImpl(const ClipTextConfig& c) {
       "final_layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
 }
 
-at::Tensor ClipTextTransformerImpl::forward(const at::Tensor& ids) {
+void ClipTextTransformerImpl::CheckIds(const at::Tensor& ids) const {
   NE_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kLong, "CLIP text: ids must be [B,L] int64, got ",
            ids.sizes(), " ", ids.scalar_type());
   const int64_t l = ids.size(1), max_len = embeddings->position_embedding->weight.size(0);
@@ -126,11 +141,35 @@ at::Tensor ClipTextTransformerImpl::forward(const at::Tensor& ids) {
   const int64_t vocab = embeddings->token_embedding->weight.size(0);
   NE_CHECK(ids.numel() == 0 || (ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < vocab),
            "CLIP text: token ids must lie in 0 .. ", vocab - 1);
+}
+
+at::Tensor ClipTextTransformerImpl::forward(const at::Tensor& ids) {
+  CheckIds(ids);
+  return Run(ids, at::Tensor());
+}
+
+at::Tensor ClipTextTransformerImpl::Pooled(const at::Tensor& ids, const at::Tensor& positions) {
+  CheckIds(ids);
+  NE_CHECK(positions.dim() == 1 && positions.size(0) == ids.size(0), "CLIP text: pooled positions ",
+           positions.sizes(), " do not match ids ", ids.sizes());
+  if (ids.size(0) == 0) return torch::zeros({0, final_layer_norm->weight.size(0)}, final_layer_norm->weight.options());
+  const int64_t keep = positions.max().item<int64_t>() + 1;
+  NE_CHECK(positions.min().item<int64_t>() >= 0 && keep <= ids.size(1), "CLIP text: pooled positions must lie in 0 .. ",
+           ids.size(1) - 1);
+  return Run(ids.slice(1, 0, keep), positions.to(torch::kLong));
+}
+
+at::Tensor ClipTextTransformerImpl::Run(const at::Tensor& ids, const at::Tensor& positions) {
+  const int64_t l = ids.size(1), d = embeddings->token_embedding->weight.size(1);
+  ThreadPolicyScope threads(ThreadWork::kMatmul, static_cast<double>(ids.size(0) * l) * d * d);
   at::Tensor h = embeddings->token_embedding(ids) + embeddings->position_embedding->weight.slice(0, 0, l);
   // Causal mask: position i attends to positions <= i (HF adds the dtype's lowest value above the diagonal).
   at::Tensor mask = torch::full({l, l}, std::numeric_limits<float>::lowest(), h.options()).triu(1);
-  for (const auto& layer : *encoder->layers) h = layer->as<ClipEncoderLayer>()->forward(h, mask);
-  return final_layer_norm(h);
+  auto& layers = *encoder->layers;
+  const size_t full = positions.defined() ? layers.size() - 1 : layers.size();
+  for (size_t i = 0; i < full; ++i) h = layers[i]->as<ClipEncoderLayer>()->forward(h, mask);
+  if (positions.defined()) h = layers[full]->as<ClipEncoderLayer>()->ForwardRows(h, positions, mask);
+  return threads.Output(final_layer_norm(h));
 }
 
 ClipVisionEmbeddingsImpl::ClipVisionEmbeddingsImpl(const ClipVisionConfig& c)
@@ -167,10 +206,26 @@ ClipVisionTransformerImpl::ClipVisionTransformerImpl(const ClipVisionConfig& c) 
   post_layernorm = register_module("post_layernorm", ln());
 }
 
+double ClipVisionTransformerImpl::TypicalMacs(const at::Tensor& pixels) const {
+  const int64_t p = embeddings->patch_size, d = embeddings->class_embedding.size(0);
+  const int64_t tokens = pixels.dim() == 4 ? pixels.size(0) * (1 + (pixels.size(2) / p) * (pixels.size(3) / p)) : 0;
+  return static_cast<double>(tokens) * d * d;
+}
+
 at::Tensor ClipVisionTransformerImpl::forward(const at::Tensor& pixels) {
-  at::Tensor h = pre_layrnorm(embeddings->forward(pixels));
+  ThreadPolicyScope threads(ThreadWork::kMatmul, TypicalMacs(pixels));
+  at::Tensor h = pre_layrnorm(embeddings->forward(threads.Input(pixels)));
   for (const auto& layer : *encoder->layers) h = layer->as<ClipEncoderLayer>()->forward(h, at::Tensor());
-  return h;
+  return threads.Output(h);
+}
+
+at::Tensor ClipVisionTransformerImpl::ClassToken(const at::Tensor& pixels) {
+  ThreadPolicyScope threads(ThreadWork::kMatmul, TypicalMacs(pixels));
+  at::Tensor h = pre_layrnorm(embeddings->forward(threads.Input(pixels)));
+  auto& layers = *encoder->layers;
+  for (size_t i = 0; i + 1 < layers.size(); ++i) h = layers[i]->as<ClipEncoderLayer>()->forward(h, at::Tensor());
+  const at::Tensor first = torch::zeros({h.size(0)}, h.options().dtype(torch::kLong));
+  return threads.Output(layers[layers.size() - 1]->as<ClipEncoderLayer>()->ForwardRows(h, first, at::Tensor()));
 }
 
 }  // namespace nerfedit

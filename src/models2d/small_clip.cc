@@ -52,7 +52,11 @@ void SmallClipOptions::Check() const {
 }
 
 SceneCropOptions SmallClipOptions::SceneCropConfig() const {
-  return SceneCropOptions().scene_image_size(scene_image_size()).crop(scene_crop()).supersample(supersample());
+  return SceneCropOptions()
+      .scene_image_size(scene_image_size())
+      .crop(scene_crop())
+      .supersample(supersample())
+      .same_colour_pairs(scene_same_colour_pairs());
 }
 
 nlohmann::json SmallClipOptions::ToJson() const {
@@ -70,6 +74,7 @@ nlohmann::json SmallClipOptions::ToJson() const {
           {"caption_set_negatives", caption_set_negatives()},
           {"scene_crops", scene_crops()},     {"scene_pool", scene_pool()},
           {"scene_crop", scene_crop()},       {"scene_image_size", scene_image_size()},
+          {"scene_same_colour_pairs", scene_same_colour_pairs()},
           {"threads", threads()}};
 }
 
@@ -103,6 +108,7 @@ SmallClipOptions SmallClipOptions::FromJson(const nlohmann::json& j) {
       .Optional("scene_pool", &o.scene_pool())
       .Optional("scene_crop", &o.scene_crop())
       .Optional("scene_image_size", &o.scene_image_size())
+      .Optional("scene_same_colour_pairs", &o.scene_same_colour_pairs())
       .Optional("threads", &o.threads());
   r.Finish();
   o.Check();
@@ -247,6 +253,17 @@ void ReplaceDirectory(const std::string& staging, const std::string& dir) {
 }
 
 }  // namespace
+
+bool IsCurrentSmallClip(const std::string& dir) {
+  const fs::path file = fs::path(dir) / "small_clip_training.json";
+  if (!fs::exists(file)) return false;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(ReadTextFile(file.string()));
+    return j.value("vocabulary_version", 1) == kSmallClipVocabularyVersion;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
 
 SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::string& out_dir, ClipBundle* trained) {
   options.Check();
@@ -465,6 +482,7 @@ SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::strin
   } else {
     SaveClipBundle(bundle, staging);
     nlohmann::json provenance = {{"format_version", 1},
+                                 {"vocabulary_version", kSmallClipVocabularyVersion},
                                  {"trainer", "nerfedit small CLIP"},
                                  {"options", options.ToJson()},
                                  {"result", result.ToJson()}};

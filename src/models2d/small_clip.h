@@ -49,6 +49,7 @@ struct SmallClipOptions {
   TORCH_ARG(int64_t, scene_pool) = 96;        // scenes in the crop pool; one is re-rendered per step
   TORCH_ARG(int64_t, scene_crop) = 32;        // window in scene pixels (match the teacher's teacher_crop)
   TORCH_ARG(int64_t, scene_image_size) = 128;  // scene render width (match the dataset's)
+  TORCH_ARG(double, scene_same_colour_pairs) = 0.0;  // SceneCropOptions::same_colour_pairs
   TORCH_ARG(int, threads) = 2;                // BLAS threads while training: +15% steps on 2 cores (see TrainSmallClip)
 
  public:
@@ -78,6 +79,12 @@ struct SmallClipResult {
 
 // Trains, evaluates zero-shot on the held-out split and saves the bundle to out_dir atomically (written to a
 // temporary sibling, then renamed over out_dir). An empty out_dir skips saving (tests).
+// The caption vocabulary a small CLIP was trained on, recorded in its small_clip_training.json: 2 added "grey".
+// A cached small CLIP from an older vocabulary cannot name what the current nerfedit asks for.
+constexpr int kSmallClipVocabularyVersion = 2;
+// Whether dir holds a small CLIP of the current vocabulary (false when it is absent, foreign or older).
+bool IsCurrentSmallClip(const std::string& dir);
+
 SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::string& out_dir,
                                ClipBundle* trained = nullptr);
 

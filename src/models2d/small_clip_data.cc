@@ -30,7 +30,7 @@ const std::vector<CaptionColour>& CaptionColours() {
   static const std::vector<CaptionColour> colours = {
       {"red", {0.85f, 0.12f, 0.10f}},    {"green", {0.15f, 0.70f, 0.20f}}, {"blue", {0.12f, 0.25f, 0.90f}},
       {"yellow", {0.92f, 0.85f, 0.15f}}, {"purple", {0.55f, 0.18f, 0.75f}}, {"orange", {0.95f, 0.50f, 0.08f}},
-      {"white", {0.93f, 0.93f, 0.93f}},  {"cyan", {0.15f, 0.80f, 0.85f}},
+      {"white", {0.93f, 0.93f, 0.93f}},  {"cyan", {0.15f, 0.80f, 0.85f}},  {"grey", {0.55f, 0.55f, 0.55f}},
   };
   return colours;
 }

@@ -25,7 +25,7 @@ struct CaptionedScene {
   std::vector<std::pair<int, int>> objects;
 };
 
-CaptionedScene MakeCaptionedScene(uint64_t seed) {
+CaptionedScene MakeCaptionedScene(uint64_t seed, double same_colour_pairs) {
   std::mt19937_64 rng(seed * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull);
   CaptionedScene out;
   out.scene = DefaultScene();
@@ -33,9 +33,12 @@ CaptionedScene MakeCaptionedScene(uint64_t seed) {
   const int count = std::uniform_int_distribution<int>(3, 5)(rng);
   std::set<std::pair<int, int>> used;
   std::vector<std::array<float, 3>> placed;  // x, y, footprint radius
+  // Drawn only when asked for, so that scenes without same-colour pairs keep their random stream.
+  const bool pair = same_colour_pairs > 0 && UniformFloat(rng, 0.0f, 1.0f) < same_colour_pairs;
   for (int attempt = 0; attempt < 200 && static_cast<int>(out.objects.size()) < count; ++attempt) {
     const int shape = std::uniform_int_distribution<int>(0, static_cast<int>(CaptionShapes().size()) - 1)(rng);
-    const int colour = std::uniform_int_distribution<int>(0, static_cast<int>(CaptionColours().size()) - 1)(rng);
+    int colour = std::uniform_int_distribution<int>(0, static_cast<int>(CaptionColours().size()) - 1)(rng);
+    if (pair && out.objects.size() == 1) colour = out.objects[0].second;  // the same-colour distractor
     if (used.count({shape, colour})) continue;
     // Between the caption images' "small" (0.26) and "large" (0.52): the default scene's objects are 0.26-0.42.
     const float radius = UniformFloat(rng, 0.22f, 0.46f);
@@ -65,7 +68,7 @@ CaptionedScene MakeCaptionedScene(uint64_t seed) {
 // Renders scene `seed` from a random viewpoint of the procedural dataset's band and cuts crops_per_scene windows
 // into images[first ...] (shape/colour rows likewise).
 void RenderSceneCrops(SceneCropPool* pool, int64_t first, uint64_t seed, const SceneCropOptions& options) {
-  const CaptionedScene captioned = MakeCaptionedScene(seed);
+  const CaptionedScene captioned = MakeCaptionedScene(seed, options.same_colour_pairs());
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 17);
   const float azimuth = UniformFloat(rng, 0.0f, 2.0f * static_cast<float>(M_PI));
   const float elevation = UniformFloat(rng, 15.0f, 70.0f) * static_cast<float>(M_PI) / 180.0f;
@@ -122,9 +125,13 @@ void SceneCropOptions::Check() const {
   NE_CHECK(ground_fraction() >= 0 && ground_fraction() <= 1, "scene crops: ground_fraction is ", ground_fraction(),
            ", expected in [0, 1]");
   NE_CHECK(supersample() >= 1, "scene crops: supersample is ", supersample(), ", expected >= 1");
+  NE_CHECK(same_colour_pairs() >= 0 && same_colour_pairs() <= 1, "scene crops: same_colour_pairs is ",
+           same_colour_pairs(), ", expected in [0, 1]");
 }
 
-ProceduralScene RandomCaptionScene(uint64_t seed) { return MakeCaptionedScene(seed).scene; }
+ProceduralScene RandomCaptionScene(uint64_t seed, double same_colour_pairs) {
+  return MakeCaptionedScene(seed, same_colour_pairs).scene;
+}
 
 SceneCropPool RenderSceneCropPool(int64_t scenes, int64_t image_size, uint64_t seed, const SceneCropOptions& options) {
   options.Check();

@@ -19,6 +19,9 @@ struct SceneCropOptions {
   TORCH_ARG(int64_t, crops_per_scene) = 16;
   TORCH_ARG(double, ground_fraction) = 0.25;   // windows centred on ground; the rest on objects (sky: never)
   TORCH_ARG(int, supersample) = 2;
+  // Probability that a scene gives a second object the first one's colour (with another shape): same-colour
+  // distractors that only the shape tells apart, the case a colour-only feature cannot select.
+  TORCH_ARG(double, same_colour_pairs) = 0.0;
 
  public:
   void Check() const;
@@ -26,7 +29,7 @@ struct SceneCropOptions {
 
 // A random scene of the default scene's family: 3-5 objects of random shape and caption colour (distinct
 // shape-colour pairs), sizes between the caption images' "small" and "large", spread over the ground.
-ProceduralScene RandomCaptionScene(uint64_t seed);
+ProceduralScene RandomCaptionScene(uint64_t seed, double same_colour_pairs = 0.0);
 
 struct SceneCropPool {
   at::Tensor images;  // [N,3,S,S] f32, normalised by ClipPreprocess

@@ -62,7 +62,7 @@ TEST(SmallClipTokenizer, OneTokenPerCaptionWordAndHfRoundTrip) {
 }
 
 TEST(SmallClipData, CaptionsAndQueries) {
-  EXPECT_EQ(NumObjectClasses(), 160);
+  EXPECT_EQ(NumObjectClasses(), 180);
   const std::vector<std::string> full = FullCaptions();
   EXPECT_EQ(std::set<std::string>(full.begin(), full.end()).size(), full.size());
   const ObjectClass two_small_red_cubes{1, 0, 0, 1};
@@ -116,6 +116,13 @@ int NearestColour(const at::Tensor& rgb) {
     const double cos = (dir * ref / ref.norm()).sum().item<double>();
     if (cos > best_cos) best_cos = cos, best = static_cast<int>(k);
   }
+  // White (0.93) and grey (0.55) share a direction: this says "neutral" (white); the test compares the two
+  // renders of one viewpoint for lightness instead (shading and highlights make single renders overlap).
+  if (CaptionColours()[best].name == "grey") {
+    for (size_t k = 0; k < CaptionColours().size(); ++k) {
+      if (CaptionColours()[k].name == "white") best = static_cast<int>(k);
+    }
+  }
   return best;
 }
 
@@ -131,7 +138,20 @@ TEST(SmallClipData, RenderedImagesShowWhatTheCaptionSays) {
     ASSERT_EQ(static_cast<int>(pixels.area.size()), c.count + 1) << caption;
     for (const auto& [label, area] : pixels.area) {
       EXPECT_GE(area, 6) << caption;
-      EXPECT_EQ(NearestColour(pixels.mean_rgb.at(label)), c.colour) << caption;
+      const std::string& colour = CaptionColours()[c.colour].name;
+      const bool neutral = colour == "white" || colour == "grey";
+      const std::string& seen = CaptionColours()[NearestColour(pixels.mean_rgb.at(label))].name;
+      EXPECT_TRUE(neutral ? seen == "white" : seen == colour) << caption << " looks " << seen;
+    }
+    // White and grey: the same viewpoint with the other word is clearly darker (grey) or lighter (white).
+    const auto& colours = CaptionColours();
+    if (colours[c.colour].name == "white") {
+      ObjectClass grey = c;
+      for (size_t k = 0; k < colours.size(); ++k) grey.colour = colours[k].name == "grey" ? k : grey.colour;
+      const ObjectPixels grey_pixels = Measure(RenderCaptionedImage(grey, 1000 + i, 48, 1));
+      for (const auto& [label, rgb] : pixels.mean_rgb) {
+        EXPECT_GT(rgb.mean().item<double>(), 1.3 * grey_pixels.mean_rgb.at(label).mean().item<double>()) << caption;
+      }
     }
     // The same viewpoint with the other size word: "large" objects cover clearly more pixels.
     if (c.size == 0) {
@@ -208,7 +228,7 @@ TEST(SceneCrops, RandomScenesAreValidAndCropsNameAnObjectOfTheirScene) {
   EXPECT_LT(ground, 24);
 }
 
-TEST(SmallClip, ShortTrainingBeatsChanceAndSavesALoadableClip) {
+TEST(SmallClip, ShortTrainingLearnsAndSavesALoadableClip) {
   // One thread: this tiny model's ops are too small to split, and on a busy machine two threads waiting for each
   // other made steps 40x slower. Restored when the test ends.
   struct SingleThread {
@@ -220,16 +240,24 @@ TEST(SmallClip, ShortTrainingBeatsChanceAndSavesALoadableClip) {
   options.image_size(32).patch_size(8).vision_width(64).text_width(64).vision_layers(2).text_layers(2).heads(2)
       .projection_dim(64).batch_size(64).steps(100).time_budget_seconds(30).train_per_class(6).held_out_per_class(2)
       .supersample(1).lr(2e-3).warmup_steps(20).progress(false).seed(3)
-      .scene_crops(16).scene_pool(8).scene_image_size(64).scene_crop(16);
+      .scene_crops(16).scene_pool(8).scene_image_size(64).scene_crop(16)
+      .threads(1);  // one BLAS thread too: 100 steps in 6.0 s vs 10.0 s with two, on a busy machine (same figures)
   testing::TempDir dir;
   const std::string out = dir / "clip";
   const SmallClipResult result = TrainSmallClip(options, out);
-  const double chance = 1.0 / NumObjectClasses();
-  EXPECT_GT(result.zero_shot_top1, chance) << "after " << result.steps << " steps";
-  EXPECT_GT(result.steps, 20);
+  // Thresholds between what an untrained model scores and what this training reaches, measured on 2 cores
+  // (2026-11-30, 180 classes; the options above, each seed's own held-out pools):
+  //   untrained (1 step at lr 1e-12, 12 initialisations): zero-shot 0.000-0.008 (chance 1/180 = 0.0056), scene
+  //     crops 0.002-0.061;
+  //   100 steps: seed 3 (this test; the same figures on every run at a fixed step count) 0.067 / 0.122; seeds 0-7
+  //     0.067-0.106 / 0.122-0.177. Fewer steps (the time budget ends training early on a busy machine): 70 steps
+  //     0.050 / 0.103, 50 steps 0.017 / 0.131 — hence at least 70 steps (100 take 6-13 s here, on a machine
+  //     shared with two other trainings).
+  EXPECT_GE(result.steps, 70);
+  EXPECT_GT(result.zero_shot_top1, 0.03) << "after " << result.steps << " steps";
+  EXPECT_GT(result.scene_crop_top1, 0.09) << "after " << result.steps << " steps";
   EXPECT_LT(result.train_seconds, 40);
   EXPECT_EQ(result.num_held_out, 2 * NumObjectClasses());
-  EXPECT_GT(result.scene_crop_top1, 0.0);
   for (double accuracy : result.attribute_accuracy) EXPECT_GE(accuracy, result.zero_shot_top1);
 
   // The saved directory is a standard CLIP bundle, and the reloaded model scores the held-out split identically.

@@ -14,8 +14,9 @@ struct Vgg19Features {
 class Vgg19Impl : public torch::nn::Module {
  public:
   Vgg19Impl();
-  // x [B,3,H,W], ImageNet-normalised RGB (see ImageNetNormalize). Runs up to relu5_1 (features.29).
-  Vgg19Features forward(const at::Tensor& x);
+  // x [B,3,H,W], ImageNet-normalised RGB (see ImageNetNormalize). Runs up to `last` ("relu1_1" ... "relu5_1",
+  // default relu5_1 = features.29); the taps after it stay undefined (AdaIN / StylizedNeRF stop at relu4_1).
+  Vgg19Features forward(const at::Tensor& x, const std::string& last = "relu5_1");
   torch::nn::Sequential features;
 };
 TORCH_MODULE(Vgg19);

@@ -8,6 +8,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_reader.h"
+#include "util/thread_policy.h"
 
 namespace nerfedit {
 namespace {
@@ -159,18 +160,26 @@ VitModelImpl::VitModelImpl(const VitConfig& config) : config_(config) {
       "layernorm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
 }
 
+double VitModelImpl::TypicalMacs(const at::Tensor& pixels) const {
+  const int64_t p = config_.patch_size, d = config_.hidden_size;
+  const int64_t tokens = pixels.dim() == 4 ? pixels.size(0) * (1 + (pixels.size(2) / p) * (pixels.size(3) / p)) : 0;
+  return static_cast<double>(tokens) * d * d;
+}
+
 at::Tensor VitModelImpl::forward(const at::Tensor& pixels) {
+  ThreadPolicyScope threads(ThreadWork::kMatmul, TypicalMacs(pixels));
   int64_t h = 0, w = 0;
-  at::Tensor x = embeddings->forward(pixels, &h, &w);
+  at::Tensor x = embeddings->forward(threads.Input(pixels), &h, &w);
   for (const auto& l : *encoder->layer) x = l->as<VitLayer>()->forward(x);
-  return layernorm(x);
+  return threads.Output(layernorm(x));
 }
 
 at::Tensor VitModelImpl::DenseFeatures(const at::Tensor& pixels, const std::string& facet) {
   NE_CHECK(facet == "tokens" || facet == "keys", "ViT DenseFeatures: facet is \"", facet,
            "\", expected \"tokens\" or \"keys\"");
+  ThreadPolicyScope threads(ThreadWork::kMatmul, TypicalMacs(pixels));
   int64_t h = 0, w = 0;
-  at::Tensor x = embeddings->forward(pixels, &h, &w);
+  at::Tensor x = embeddings->forward(threads.Input(pixels), &h, &w);
   auto& layers = *encoder->layer;
   at::Tensor features;
   if (facet == "tokens") {
@@ -181,7 +190,7 @@ at::Tensor VitModelImpl::DenseFeatures(const at::Tensor& pixels, const std::stri
     auto last = layers[layers.size() - 1]->as<VitLayer>();
     features = last->attention->attention->key(last->layernorm_before(x));
   }
-  return features.slice(1, 1).reshape({features.size(0), h, w, features.size(2)});
+  return threads.Output(features.slice(1, 1).reshape({features.size(0), h, w, features.size(2)}));
 }
 
 at::Tensor VitModelImpl::ClassToken(const at::Tensor& pixels) { return forward(pixels).select(1, 0); }

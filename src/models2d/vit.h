@@ -89,6 +89,7 @@ class VitModelImpl : public torch::nn::Module {
   // (key projection of its layernorm_before input; the DINO feature of Amir et al.). H, W multiples of patch_size.
   at::Tensor DenseFeatures(const at::Tensor& pixels, const std::string& facet = "tokens");
   at::Tensor ClassToken(const at::Tensor& pixels);  // [B,D]: last_hidden_state[:,0]
+  double TypicalMacs(const at::Tensor& pixels) const;  // multiply-adds of one DxD product over all tokens
 
   VitEmbeddings embeddings{nullptr};
   VitEncoder encoder{nullptr};

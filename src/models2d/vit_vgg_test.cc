@@ -54,6 +54,24 @@ TEST(Vgg19, ShapesAndTorchvisionNames) {
   EXPECT_THROW(vgg->forward(torch::rand({1, 4, 32, 32})), Error);
 }
 
+TEST(Vgg19, StopsAtTheLastRequestedLayer) {
+  Vgg19 vgg;
+  for (at::Tensor& p : vgg->parameters()) p.requires_grad_(false);
+  const at::Tensor x = ImageNetNormalize(torch::rand({1, 3, 16, 24})).requires_grad_(true);
+  const Vgg19Features all = vgg->forward(x);
+  const Vgg19Features upto = vgg->forward(x, "relu4_1");
+  EXPECT_TRUE(torch::equal(upto.relu4_1, all.relu4_1));
+  EXPECT_TRUE(torch::equal(upto.relu1_1, all.relu1_1));
+  EXPECT_FALSE(upto.relu4_2.defined());
+  EXPECT_FALSE(upto.relu5_1.defined());
+  // Gradients reach the pixels through the in-place ReLUs.
+  const at::Tensor grad = torch::autograd::grad({upto.relu4_1.sum() + upto.relu1_1.mean()}, {x})[0];
+  EXPECT_GT(grad.abs().sum().item<double>(), 0.0);
+  EXPECT_NO_THROW(vgg->forward(torch::rand({1, 3, 8, 8}), "relu4_1"));
+  EXPECT_THROW(vgg->forward(torch::rand({1, 3, 7, 8}), "relu4_1"), Error);
+  EXPECT_THROW(vgg->forward(x, "relu6_1"), Error);
+}
+
 VitConfig TinyVit() {
   VitConfig c;
   c.hidden_size = 32;

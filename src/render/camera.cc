@@ -105,9 +105,9 @@ RayBatch GenerateRays(const at::Tensor& intrinsics, const at::Tensor& world_from
   return {origin.contiguous(), dir_in_world.contiguous()};
 }
 
-RayBatch GenerateRays(const Camera& camera) {
-  auto ys = at::arange(camera.height, at::kFloat) + 0.5f;
-  auto xs = at::arange(camera.width, at::kFloat) + 0.5f;
+RayBatch GenerateRays(const Camera& camera, float offset_x, float offset_y) {
+  auto ys = at::arange(camera.height, at::kFloat) + offset_y;
+  auto xs = at::arange(camera.width, at::kFloat) + offset_x;
   auto grid = at::meshgrid({ys, xs}, "ij");
   auto pixel_xy = at::stack({grid[1].reshape(-1), grid[0].reshape(-1)}, 1);
   at::Tensor k, pose;

@@ -39,8 +39,9 @@ struct RayBatch {
   RayBatch To(const c10::Device& device) const;
 };
 
-// Rays through every pixel centre, row-major: ray y*W + x passes through pixel (x+0.5, y+0.5).
-RayBatch GenerateRays(const Camera& camera);
+// Rays through every pixel centre, row-major: ray y*W + x passes through pixel (x+0.5, y+0.5). offset_x/offset_y
+// (in [0,1)) move every ray to the point (x+offset_x, y+offset_y) of its pixel instead (supersampled renders).
+RayBatch GenerateRays(const Camera& camera, float offset_x = 0.5f, float offset_y = 0.5f);
 
 // Vectorised rays for many cameras at once (training batches):
 //   intrinsics      [C,4] f32 (fx, fy, cx, cy)

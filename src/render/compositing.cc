@@ -165,6 +165,15 @@ at::Tensor AddBackground(const Composited& composited, const at::Tensor& backgro
   return composited.values + (1 - composited.opacity).unsqueeze(1) * bg;
 }
 
+Composited CompositeOver(const Composited& front, const Composited& back) {
+  const at::Tensor through = (1 - front.opacity).unsqueeze(1);  // [R,1] transmittance past the front layer
+  Composited out;
+  out.values = front.values + through * back.values;
+  out.opacity = 1 - (1 - front.opacity) * (1 - back.opacity);
+  out.depth = front.depth + through.squeeze(1) * back.depth;
+  return out;
+}
+
 at::Tensor RaySamples::Positions(const at::Tensor& origins, const at::Tensor& directions) const {
   auto t = midpoints().unsqueeze(1);
   return origins.index_select(0, ray_indices) + directions.index_select(0, ray_indices) * t;

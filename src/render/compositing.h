@@ -27,4 +27,11 @@ Composited CompositeAlongRaysReference(const at::Tensor& sigmas, const at::Tenso
 // values + (1 - opacity) * background: background is [C] or [R,C].
 at::Tensor AddBackground(const Composited& composited, const at::Tensor& background);
 
+// Two layers of the same rays composited front over back (LOLNeRF's foreground field inside the object box over a
+// background field behind it; any two fields whose samples do not interleave along a ray):
+//   values = v_f + (1 - a_f) v_b,  opacity = 1 - (1 - a_f)(1 - a_b),  depth = d_f + (1 - a_f) d_b.
+// Exactly what compositing both sample sets in one pass gives; weights are left undefined (each layer keeps its
+// own). Differentiable.
+Composited CompositeOver(const Composited& front, const Composited& back);
+
 }  // namespace nerfedit

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <vector>
 #include <cmath>
 #include <random>
 
@@ -154,13 +155,21 @@ RaySamples OccupancyGrid::March(const RayBatch& rays, const at::Tensor& near, co
     }
   };
 
+  // One walk per ray: each block of rays collects its samples' start distances, then the blocks are copied into
+  // the packed layout (walking twice, to count and then to write, cost twice the marching).
+  const int64_t num_blocks = std::max<int64_t>(1, std::min<int64_t>(num_rays / 64, 8 * at::get_num_threads()));
+  std::vector<std::vector<float>> block_starts(num_blocks);
   auto counts = at::empty({num_rays}, at::kLong);
   int64_t* count_ptr = counts.data_ptr<int64_t>();
-  at::parallel_for(0, num_rays, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      int64_t n = 0;
-      walk(r, [&](float, float) { ++n; });
-      count_ptr[r] = n;
+  auto block_begin = [&](int64_t b) { return num_rays * b / num_blocks; };
+  at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t b = first; b < last; ++b) {
+      std::vector<float>& starts = block_starts[b];
+      for (int64_t r = block_begin(b); r < block_begin(b + 1); ++r) {
+        const size_t before = starts.size();
+        walk(r, [&](float a, float) { starts.push_back(a); });
+        count_ptr[r] = static_cast<int64_t>(starts.size() - before);
+      }
     }
   });
   RaySamples samples;
@@ -173,15 +182,18 @@ RaySamples OccupancyGrid::March(const RayBatch& rays, const at::Tensor& near, co
   float* t0 = samples.t_starts.data_ptr<float>();
   float* t1 = samples.t_ends.data_ptr<float>();
   int64_t* ray_index = samples.ray_indices.data_ptr<int64_t>();
-  at::parallel_for(0, num_rays, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      int64_t i = off[r];
-      walk(r, [&](float a, float b) {
-        t0[i] = a;
-        t1[i] = b;
-        ray_index[i] = r;
-        ++i;
-      });
+  at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
+    for (int64_t b = first; b < last; ++b) {
+      const std::vector<float>& starts = block_starts[b];
+      int64_t i = off[block_begin(b)];
+      size_t k = 0;
+      for (int64_t r = block_begin(b); r < block_begin(b + 1); ++r) {
+        for (int64_t n = 0; n < count_ptr[r]; ++n, ++i, ++k) {
+          t0[i] = starts[k];
+          t1[i] = starts[k] + step;
+          ray_index[i] = r;
+        }
+      }
     }
   });
   if (!device.is_cpu()) {

@@ -19,8 +19,8 @@ std::string FormatSeconds(double s) {
 }
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, int64_t total)
-    : label_(std::move(label)), total_(total < 1 ? 1 : total), tty_(::isatty(STDERR_FILENO)) {
+ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
+    : label_(std::move(label)), unit_(unit.empty() ? "" : " " + unit), total_(total < 1 ? 1 : total), tty_(::isatty(STDERR_FILENO)) {
   start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
@@ -61,8 +61,8 @@ void ProgressBar::Draw(int64_t done, const std::string& metrics, bool final_line
   int filled = static_cast<int>(frac * width);
   std::string bar(filled, '#');
   bar += std::string(width - filled, '-');
-  std::fprintf(stderr, "%s%s [%s] %3d%% %lld/%lld %s<%s %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(),
-               static_cast<int>(frac * 100), static_cast<long long>(done), static_cast<long long>(total_),
+  std::fprintf(stderr, "%s%s [%s] %3d%% %lld/%lld%s %s<%s %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(),
+               static_cast<int>(frac * 100), static_cast<long long>(done), static_cast<long long>(total_), unit_.c_str(),
                FormatSeconds(elapsed).c_str(), FormatSeconds(eta).c_str(), metrics.c_str(),
                final_line ? "\n" : "");
   std::fflush(stderr);

@@ -9,7 +9,8 @@ namespace nerfedit {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total);
+  // unit names what `total` counts ("steps", "s", "frames"); shown after the count.
+  ProgressBar(std::string label, int64_t total, std::string unit = "");
   ~ProgressBar();
   void Update(int64_t done, const std::string& metrics = "");
   void Finish(const std::string& metrics = "");
@@ -19,6 +20,7 @@ class ProgressBar {
   void Draw(int64_t done, const std::string& metrics, bool final_line);
 
   std::string label_;
+  std::string unit_;
   int64_t total_;
   bool tty_;
   bool finished_ = false;

@@ -9,12 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "util/blas_threads.h"
+#include "util/thread_policy.h"
 #include "util/error.h"
-
-#ifdef NERFEDIT_HAVE_OPENBLAS
-extern "C" void openblas_set_num_threads(int);
-#endif
 
 namespace nerfedit {
 
@@ -29,16 +25,6 @@ int ConfigureThreads() {
     return n;
   }();
   return threads;
-}
-
-bool SetBlasThreads(int threads) {
-#ifdef NERFEDIT_HAVE_OPENBLAS
-  openblas_set_num_threads(threads < 1 ? 1 : threads);
-  return true;
-#else
-  (void)threads;
-  return false;
-#endif
 }
 
 c10::Device ParseDevice(const std::string& name) {

@@ -10,7 +10,7 @@
 #include "app/edit_support.h"
 #include "app/viewer/viewer_server.h"
 #include "methods/dff/dff_query.h"
-#include "methods/dff/dff_trainer.h"
+#include "methods/dff/dff_method.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 #include "util/runtime.h"
@@ -75,7 +75,7 @@ struct EditSession::Impl {
   std::shared_ptr<NerfModel> model;
   const std::string run_dir;
   const FieldPtr trained_field;  // the field as loaded; the session's edits wrap it
-  // The occupancy grid as loaded: undoing every edit restores it exactly (SetField re-estimates a grid from the
+  // The occupancy grid as loaded: undoing every edit restores it exactly (RebuildOccupancyGrid re-estimates a grid from the
   // field, which differs slightly from the one accumulated during training).
   const at::Tensor trained_grid_density, trained_grid_occupied;
   ViewerServer* server = nullptr;
@@ -94,7 +94,7 @@ struct EditSession::Impl {
   }
 
   const Teacher& GetTeacher() {
-    if (!teacher) teacher = std::make_unique<Teacher>(LoadRunTeacher(model->config(), run_dir));
+    if (!teacher) teacher = std::make_unique<Teacher>(LoadRunTeacher(run_dir));
     return *teacher;
   }
 
@@ -109,7 +109,8 @@ struct EditSession::Impl {
       return;
     }
     // The session never writes compose edits, so no other run needs loading.
-    model->SetField(ApplyEdits(trained_field, edits, nullptr));
+    model->set_field(ApplyEdits(trained_field, edits, nullptr));
+    model->RebuildOccupancyGrid();  // an edit can move content into cells the trained grid marked empty
   }
 
   ApiReply Select(const Json& body) {

@@ -10,7 +10,8 @@
 
 #include "app/viewer/edit_session.h"
 #include "app/viewer/viewer_server.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/method_registry.h"
+#include "methods/nerf/nerf_model.h"
 #include "util/error.h"
 #include "util/runtime.h"
 
@@ -40,7 +41,16 @@ int RunServe(int argc, char** argv) {
 
   try {
     ConfigureThreads();
-    std::shared_ptr<NerfModel> scene = LoadNerfRun(run_dir, device);
+    // A radiance-field scene (nerf, dff) can be selected and edited; any other method's run is only viewed.
+    std::shared_ptr<NerfModel> model;
+    std::shared_ptr<Renderable> scene;
+    if (FindMethod(ReadRunJson(run_dir).method).load_scene) {
+      model = LoadSceneRun(run_dir, device);
+      model->set_supersample(1);  // interactive: one ray per pixel (config.render_supersample is for evaluation)
+      scene = model;
+    } else {
+      scene = LoadRenderableRun(run_dir, device);
+    }
     std::string run_name = std::filesystem::path(run_dir).lexically_normal().filename().string();
     if (run_name.empty()) run_name = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
 
@@ -53,7 +63,7 @@ int RunServe(int argc, char** argv) {
 
     // Declared before the server so it outlives the server's Stop() (its endpoints reference it).
     std::unique_ptr<EditSession> session;
-    if (EditSession::Supports(*scene)) session = std::make_unique<EditSession>(scene, run_dir);
+    if (model && EditSession::Supports(*model)) session = std::make_unique<EditSession>(model, run_dir);
     ViewerServer server(scene, run_name,
                         options.host(host).port(port).static_dir(static_dir).max_pixels(max_pixels).max_clients(max_clients));
     if (session) {

@@ -5,7 +5,8 @@
 #include <filesystem>
 
 #include "data/procedural_scene.h"
-#include "methods/dff/dff_trainer.h"
+#include "engine/trainer.h"
+#include "methods/dff/dff_method.h"
 #include "models2d/small_clip.h"
 
 namespace nerfedit {
@@ -28,20 +29,23 @@ std::string MakeTinyDffRun(const std::string& dir) {
   }
   if (!fs::exists(run + "/checkpoint.pt")) {
     fs::remove_all(run);
-    NerfConfig c;
-    c.data = scene;
+    DffConfig c;
+    c.nerf.data = scene;
     c.teacher = clip;
-    c.test_every = 8;
-    c.steps = 400;  // what methods/dff/dff_test.cc needs for "red sphere" (fewer steps, or a time budget, select nothing)
-    c.batch_rays = 1024;
-    c.eval_every = 0;
-    c.checkpoint_every = 0;
-    c.grid_resolution = 32;
-    c.grid_warmup_steps = 64;
-    c.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
-                      {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
-    c.device = "cpu";
-    MakeDffTrainer(c, run, {/*quiet=*/true, /*save_eval_images=*/false})->Train();
+    c.nerf.test_every = 8;
+    c.nerf.trainer.steps = 400;  // what methods/dff/dff_test.cc needs for "red sphere" (fewer steps select nothing)
+    c.nerf.batch_rays = 1024;
+    c.nerf.target_samples_per_step = 0;
+    c.nerf.trainer.eval_every = 0;
+    c.nerf.trainer.checkpoint_every = 0;
+    c.nerf.grid_resolution = 32;
+    c.nerf.grid_warmup_steps = 64;
+    c.nerf.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
+                           {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
+    c.nerf.trainer.device = "cpu";
+    StartRun(run, [&] { return std::make_unique<DffMethod>(c, run, /*quiet=*/true); },
+             {/*quiet=*/true, /*save_eval_images=*/false})
+        ->Train();
   }
   return run;
 }

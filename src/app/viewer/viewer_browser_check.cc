@@ -14,7 +14,7 @@
 #include "app/viewer/sphere_scene.h"
 #include "app/viewer/tiny_dff_run.h"
 #include "app/viewer/viewer_server.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/dff/dff_method.h"
 
 int main(int argc, char** argv) {
   bool features = false;
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<nerfedit::Renderable> scene;
     if (!dff_dir.empty()) {
       const std::string run = nerfedit::MakeTinyDffRun(dff_dir);
-      auto model = nerfedit::LoadNerfRun(run, "cpu");
+      auto model = nerfedit::LoadDffRun(run, "cpu", nullptr);
       session = std::make_unique<nerfedit::EditSession>(model, run);
       scene = model;
       options.max_pixels(200 * 200);  // CPU renders of the whole canvas stay well under a second

@@ -3,8 +3,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
+#include "models2d/small_clip_data.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 
@@ -14,6 +16,70 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& GenericNegatives() {
   static const std::vector<std::string> negatives{"object", "things", "stuff", "texture"};
+  return negatives;
+}
+
+namespace {
+
+// Lower-case words of a phrase.
+std::vector<std::string> Words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char ch : text + " ") {
+    if (std::isalpha(static_cast<unsigned char>(ch))) {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    } else if (!word.empty()) {
+      words.push_back(word);
+      word.clear();
+    }
+  }
+  return words;
+}
+
+}  // namespace
+
+std::vector<std::string> DefaultNegatives(const Teacher& teacher, const std::string& query) {
+  if (!teacher.is_small_clip()) return GenericNegatives();
+  const auto& shapes = CaptionShapes();
+  const auto& colours = CaptionColours();
+  int shape = -1, colour = -1;
+  for (const std::string& w : Words(query)) {
+    bool known = false;
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      const auto& c = shapes[s];
+      if (w == c.singular || w == c.plural || (!c.synonym.empty() && (w == c.synonym || w == c.synonym_plural))) {
+        shape = static_cast<int>(s), known = true;
+      }
+    }
+    for (size_t c = 0; c < colours.size(); ++c) {
+      if (w == colours[c].name) colour = static_cast<int>(c), known = true;
+    }
+    // Articles, sizes and counts ("a", "small", "two") do not change what the phrase names.
+    const auto& sizes = CaptionSizes();
+    const auto& counts = CaptionCounts();
+    known |= std::find(sizes.begin(), sizes.end(), w) != sizes.end() ||
+             std::find(counts.begin(), counts.end(), w) != counts.end() || w == "the" || w == "an";
+    if (!known) return GenericNegatives();
+  }
+  std::vector<std::string> negatives{"ground"};
+  if (shape < 0 && colour < 0) return GenericNegatives();
+  if (shape < 0) {
+    for (size_t c = 0; c < colours.size(); ++c) {
+      if (static_cast<int>(c) != colour) negatives.push_back(colours[c].name);
+    }
+  } else if (colour < 0) {
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      if (static_cast<int>(s) != shape) negatives.push_back(shapes[s].singular);
+    }
+  } else {
+    for (size_t c = 0; c < colours.size(); ++c) {
+      for (size_t s = 0; s < shapes.size(); ++s) {
+        if (static_cast<int>(c) != colour || static_cast<int>(s) != shape) {
+          negatives.push_back(colours[c].name + " " + shapes[s].singular);
+        }
+      }
+    }
+  }
   return negatives;
 }
 
@@ -99,6 +165,27 @@ SelectionStats MeasureSelection(NerfModel& model, const Selection& selection, in
   NE_CHECK(pixels > 0, "the selection \"", selection.label(), "\" covers no pixel of ", n,
            " training views: lower --threshold or change the query");
   return {rgb_sum / pixels, point_sum / pixels, pixels};
+}
+
+}  // namespace nerfedit
+
+namespace nerfedit {
+
+double MaskIou(const at::Tensor& a, const at::Tensor& b) {
+  const double united = (a | b).sum().item<double>();
+  return united > 0 ? (a & b).sum().item<double>() / united : 1.0;
+}
+
+double LabelIou(NerfModel& model, const Selection& selection, const Dataset& views, int label) {
+  NE_CHECK(views.labels.defined(), "LabelIou: the views have no label maps");
+  double intersection = 0, united = 0;
+  for (int64_t v = 0; v < views.size(); ++v) {
+    const at::Tensor mask = RenderSelection(model, selection, views.cameras[v]).mask;
+    const at::Tensor truth = views.labels[v] == label;
+    intersection += (mask & truth).sum().item<double>();
+    united += (mask | truth).sum().item<double>();
+  }
+  return united > 0 ? intersection / united : 1.0;
 }
 
 }  // namespace nerfedit

@@ -6,14 +6,23 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
 #include "edit/selection.h"
 #include "methods/dff/teacher.h"
 #include "methods/nerf/nerf_model.h"
 
 namespace nerfedit {
 
-// LERF's canonical negatives, used when the scene offers no other labels.
+// LERF's canonical negatives ("object", "things", "stuff", "texture") for CLIPs with an open vocabulary.
 const std::vector<std::string>& GenericNegatives();
+
+// The canonical negatives of a query, in words the teacher knows. A real CLIP gets LERF's generic phrases. The small
+// CLIP knows only its captions' words, so the query is read as (colour?, shape?) — synonyms included ("ball",
+// "cube", "ring") — and the negatives are "ground" plus every other phrase of the same form: the other colours for
+// "red", the other shapes for "cube", every other colour-shape pair for "red cube". A point is then selected when
+// the query is its best description among the phrases the teacher could have given it. Unknown words fall back to
+// the generic list.
+std::vector<std::string> DefaultNegatives(const Teacher& teacher, const std::string& query);
 
 // The other object names of a procedural dataset (objects.json beside its transforms.json), or empty.
 std::vector<std::string> SceneObjectNames(const std::string& data);
@@ -43,5 +52,11 @@ struct SelectionStats {
   int64_t pixels = 0;
 };
 SelectionStats MeasureSelection(NerfModel& model, const Selection& selection, int64_t max_views = 8);
+
+// |a & b| / |a | b| of two boolean masks (1 when both are empty).
+double MaskIou(const at::Tensor& a, const at::Tensor& b);
+// IoU of the selection's rendered masks against the pixels labelled `label` in every view of `views` (which must
+// carry label maps: procedural data), pooled over the views.
+double LabelIou(NerfModel& model, const Selection& selection, const Dataset& views, int label);
 
 }  // namespace nerfedit

@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "data/procedural_scene.h"
 #include "fields/feature_field.h"
 #include "methods/dff/dff_query.h"
-#include "methods/dff/dff_trainer.h"
-#include "methods/nerf/nerf_checkpoint.h"
+#include "methods/dff/random_scenes.h"
+#include "engine/trainer.h"
+#include "methods/dff/dff_method.h"
 #include "models2d/small_clip.h"
 #include "render/compositing.h"
 #include "util/error.h"
@@ -48,20 +50,21 @@ const std::string& TinyScene() {
   return path;
 }
 
-NerfConfig TinyDffConfig(int64_t steps) {
-  NerfConfig c;
-  c.data = TinyScene();
+DffConfig TinyDffConfig(int64_t steps) {
+  DffConfig c;
+  c.nerf.data = TinyScene();
   c.teacher = TinyTeacher();
-  c.test_every = 8;
-  c.steps = steps;
-  c.batch_rays = 1024;
-  c.eval_every = 0;
-  c.checkpoint_every = 0;
-  c.grid_resolution = 32;
-  c.grid_warmup_steps = 64;
-  c.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
-                    {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
-  c.device = "cpu";
+  c.nerf.test_every = 8;
+  c.nerf.trainer.steps = steps;
+  c.nerf.batch_rays = 1024;
+  c.nerf.target_samples_per_step = 0;
+  c.nerf.trainer.eval_every = 0;
+  c.nerf.trainer.checkpoint_every = 0;
+  c.nerf.grid_resolution = 32;
+  c.nerf.grid_warmup_steps = 64;
+  c.nerf.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
+                         {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
+  c.nerf.trainer.device = "cpu";
   return c;
 }
 
@@ -79,7 +82,6 @@ TEST(FeatureCompositing, FeaturesUseTheColourWeightsAndStopGradientKeepsDensityO
   config.sampler = "stratified";
   config.num_samples = 32;
   config.field_config = SmallFeatureField()->Config();
-  config.feature_ray_fraction = 1;  // features for every ray (the subset is checked below)
   const at::Tensor aabb = torch::tensor({-1.f, -1.f, -1.f, 1.f, 1.f, 1.f}).view({2, 3});
   NerfModel model(config, aabb, {}, torch::kCPU);
   RayBatch rays;
@@ -88,13 +90,14 @@ TEST(FeatureCompositing, FeaturesUseTheColourWeightsAndStopGradientKeepsDensityO
   rays.directions = rays.directions / rays.directions.norm(2, 1, true);
   const at::Tensor bg = torch::ones({3});
 
-  // Feature compositing equals colour compositing with the same weights: composite the features as "colours".
+  // Feature compositing equals colour compositing with the same weights: the plain render composites
+  // [rgb, features] in one pass; the training render composites features on their own, on detached densities.
   RenderOutputs joint;
   {
-    torch::NoGradGuard no_grad;  // without grad the renderer composites [rgb, features] in one pass
+    torch::NoGradGuard no_grad;
     joint = model.RenderRays(rays, bg, false);
   }
-  RenderOutputs separate = model.RenderRays(rays, bg, false);  // with grad: features on detached densities
+  RenderOutputs separate = RenderFeatureTrainingRays(model, rays, bg, 1.0, /*stop_grad=*/true, /*jitter=*/false);
   ASSERT_TRUE(joint.features.defined());
   EXPECT_TRUE(torch::allclose(joint.features, separate.features.detach(), 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(joint.rgb, separate.rgb.detach(), 1e-5, 1e-6));
@@ -120,32 +123,17 @@ TEST(FeatureCompositing, FeaturesUseTheColourWeightsAndStopGradientKeepsDensityO
   for (const auto& p : field->radiance->named_parameters()) {
     EXPECT_TRUE(!p.value().grad().defined() || p.value().grad().abs().sum().item<float>() == 0) << p.key();
   }
-  // feature_ray_fraction 0.25: features for the first quarter of the rays only, equal to the full render's rows;
-  // colour is unchanged. The same parameters: load the first model's weights.
-  NerfConfig quarter_config = config;
-  quarter_config.feature_ray_fraction = 0.25;
-  NerfModel quarter(quarter_config, aabb, {}, torch::kCPU);
-  {
-    torch::NoGradGuard no_grad;
-    auto src = model.field()->parameters(), dst = quarter.field()->parameters();
-    ASSERT_EQ(src.size(), dst.size());
-    for (size_t k = 0; k < src.size(); ++k) dst[k].copy_(src[k]);
-  }
-  RenderOutputs subset = quarter.RenderRays(rays, bg, false);
+  // A feature_ray_fraction of 0.25: features for the first quarter of the rays only, equal to the full render's
+  // rows; colour is unchanged.
+  RenderOutputs subset = RenderFeatureTrainingRays(model, rays, bg, 0.25, true, false);
   ASSERT_EQ(subset.features.size(0), 4);
   EXPECT_TRUE(torch::allclose(subset.features.detach(), joint.features.slice(0, 0, 4), 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(subset.rgb.detach(), joint.rgb, 1e-5, 1e-6));
-  {
-    torch::NoGradGuard no_grad;  // rendering without grad (views, queries) still gives features for every ray
-    EXPECT_EQ(quarter.RenderRays(rays, bg, false).features.size(0), rays.origins.size(0));
-  }
 
-  // ... and does reach it when the stop-gradient is off.
-  config.feature_stop_grad = false;
-  NerfModel open(config, aabb, {}, torch::kCPU);
-  open.RenderRays(rays, bg, false).features.pow(2).sum().backward();
-  auto* open_field = dynamic_cast<FeatureFieldImpl*>(open.field().get());
-  EXPECT_GT(open_field->radiance->encoding->table.grad().abs().sum().item<float>(), 0);
+  // ... and does reach the density when the stop-gradient is off.
+  model.field()->zero_grad();
+  RenderFeatureTrainingRays(model, rays, bg, 1.0, /*stop_grad=*/false, false).features.pow(2).sum().backward();
+  EXPECT_GT(field->radiance->encoding->table.grad().abs().sum().item<float>(), 0);
 }
 
 TEST(TeacherFeatures, BilinearLookupHitsPatchCentresAndInterpolatesBetween) {
@@ -184,15 +172,17 @@ TEST(TeacherFeatures, DenseAndCropFeaturesAreCachedPerImageSet) {
 
 TEST(DffPipeline, TextQuerySelectsTheNamedObject) {
   testing::TempDir runs;
-  auto trainer = MakeDffTrainer(TinyDffConfig(250), runs / "dff", {true, false});
-  EvalResult eval = trainer->Train();
-  EXPECT_GT(eval.psnr, 17.0);
-  auto model = LoadNerfRun(runs / "dff", "cpu");
-  Teacher teacher = LoadRunTeacher(model->config(), runs / "dff");
+  const DffConfig config = TinyDffConfig(250);
+  auto trainer = StartRun(runs / "dff", [&] { return std::make_unique<DffMethod>(config, runs / "dff", true); },
+                          {true, false});
+  const nlohmann::json summary = trainer->Train().summary;
+  EXPECT_GT(summary["psnr_db"].get<double>(), 17.0);
+  auto model = LoadDffRun(runs / "dff", "cpu", nullptr);
+  Teacher teacher = LoadRunTeacher(runs / "dff");
   const auto names = SceneObjectNames(TinyScene());
   ASSERT_EQ(names.size(), 6u);  // ground + five objects
   // Held-out views with exact labels: IoU of the rendered mask of "red sphere" (label 2) against the truth.
-  const Dataset& test = trainer->test_set();
+  const Dataset& test = static_cast<DffMethod&>(trainer->method()).test_set();
   ASSERT_TRUE(test.labels.defined());
   Selection red = TextSelection(teacher, "red sphere", names);
   // IoU of the rendered mask with every object's true region: the named object must be the best match, clearly.
@@ -216,7 +206,68 @@ TEST(DffPipeline, TextQuerySelectsTheNamedObject) {
   SelectionStats stats = MeasureSelection(*model, red, 4);
   EXPECT_GT(stats.pixels, 0);
   EXPECT_LT(stats.centroid.abs().max().item<float>(), 1.6f);  // inside the scene box
-  EXPECT_THROW(LoadRunTeacher(NerfConfig(), "plain-run"), Error);  // a run without a feature field
+  EXPECT_THROW(LoadRunTeacher(runs / "missing-run"), Error);
+}
+
+TEST(DffConfig, OwnsItsKeysAndChecksThem) {
+  DffConfig c;
+  c.teacher = "/some/clip";
+  c.feature_weight = 0.5;
+  const nlohmann::json j = c.ToJson();
+  EXPECT_EQ(DffConfig::FromJson(j).ToJson(), j);
+  EXPECT_THROW(NerfConfig::FromJson(j), Error);  // dff keys are not nerf keys
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"feature_ray_fraction", 0}, {"feature_weight", -1}, {"teacher_mode", "sparse"}, {"teacher_crop", 2},
+           {"sampler", "hierarchical"}, {"field", "hash_grid"}, {"teacher_cropp", 32}}) {
+    nlohmann::json bad = j;
+    bad[key] = value;
+    try {
+      DffConfig::FromJson(bad, "cfg");
+      ADD_FAILURE() << key << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(key == "field" ? "feature_field" : key), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(RandomQueryScenes, AreDeterministicAndHoldEveryHardCase) {
+  int near_background = 0;
+  for (uint64_t seed = 1000; seed < 1010; ++seed) {
+    const RandomQueryScene a = MakeRandomQueryScene(seed), b = MakeRandomQueryScene(seed);
+    EXPECT_EQ(a.scene.ToJson(), b.scene.ToJson());
+    ASSERT_GE(a.scene.objects.size(), 3u);
+    ASSERT_LE(a.scene.objects.size(), 6u);
+    bool same_colour = false, same_shape = false;
+    std::set<std::string> names;
+    for (size_t k = 0; k < a.scene.objects.size(); ++k) {
+      same_colour |= a.difficulty[k].same_colour;
+      same_shape |= a.difficulty[k].same_shape;
+      near_background += a.difficulty[k].near_background;
+      names.insert(a.scene.objects[k].name);
+    }
+    EXPECT_TRUE(same_colour && same_shape) << "seed " << seed;
+    EXPECT_EQ(names.size(), a.scene.objects.size()) << "two objects share a name, seed " << seed;
+  }
+  EXPECT_GE(near_background, 5);
+  EXPECT_NE(MakeRandomQueryScene(1).scene.ToJson(), MakeRandomQueryScene(2).scene.ToJson());
+}
+
+TEST(DefaultNegatives, AreTheOtherPhrasesOfTheQuerysForm) {
+  Teacher small({TinyTeacher(), "dense", 16});
+  ASSERT_TRUE(small.is_small_clip());
+  auto has = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  const auto colour = DefaultNegatives(small, "red");
+  EXPECT_TRUE(has(colour, "ground") && has(colour, "blue") && has(colour, "grey"));
+  EXPECT_FALSE(has(colour, "red") || has(colour, "cube"));
+  const auto shape = DefaultNegatives(small, "a ball");  // a synonym of sphere
+  EXPECT_TRUE(has(shape, "cube") && has(shape, "torus"));
+  EXPECT_FALSE(has(shape, "sphere") || has(shape, "red"));
+  const auto both = DefaultNegatives(small, "White Cube");
+  EXPECT_TRUE(has(both, "white sphere") && has(both, "red cube") && has(both, "ground"));
+  EXPECT_FALSE(has(both, "white cube"));
+  EXPECT_EQ(DefaultNegatives(small, "a shiny teapot"), GenericNegatives());  // words it does not know
 }
 
 }  // namespace

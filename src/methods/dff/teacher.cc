@@ -81,6 +81,10 @@ int64_t Teacher::feature_dim() const {
 }
 bool Teacher::has_text() const { return model_->is_clip; }
 
+bool Teacher::is_small_clip() const {
+  return std::filesystem::exists(std::filesystem::path(options_.dir) / "small_clip_training.json");
+}
+
 std::string Teacher::Describe() const {
   return std::string(model_->is_clip ? "clip " : "dino vit ") + options_.mode + " " + std::to_string(feature_dim()) +
          "-d (" + options_.dir + ")";

@@ -25,6 +25,9 @@ class Teacher {
   const TeacherOptions& options() const { return options_; }
   int64_t feature_dim() const;
   bool has_text() const;  // CLIP yes, DINO no
+  // nerfedit's own small CLIP: its text side knows only the procedural captions' words (dff_query's
+  // DefaultNegatives draws the canonical negatives from them).
+  bool is_small_clip() const;
   std::string Describe() const;  // "clip dense 128-d (DIR)"
 
   // image [H,W,3] f32 in [0,1] -> [h,w,F] f32 per-patch features (h,w: the teacher's feature grid for this image).

@@ -1,12 +1,18 @@
-// Configuration of the `nerf` pipeline: data, field, sampler, optimisation. Round-trips through strict JSON
-// (unknown keys are errors) and is stored in every run folder and checkpoint.
+// Configuration of the `nerf` method: data, field, sampler, optimisation, and the engine's trainer settings.
+// Round-trips through strict JSON (flat keys; unknown keys are errors), is checked by Check() wherever a run is
+// built, and is stored in every run folder.
 #pragma once
 #include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
 
+#include "engine/lr_schedule.h"
+#include "engine/trainer_config.h"
+
 namespace nerfedit {
+
+class JsonReader;
 
 struct NerfConfig {
   // Data.
@@ -15,6 +21,9 @@ struct NerfConfig {
   int test_every = 10;                       // held-out views: frame index % test_every == 0 (0 = none)
   std::vector<float> background{1, 1, 1};    // composite colour for RGBA images and for rendering
   bool random_background = true;             // with alpha: train on random background colours (Instant-NGP)
+  // Each training pixel seen through train_supersample^2 stratified rays whose colours the loss averages (pixels are
+  // area averages: engine/ray_data_manager.h). batch_rays counts rays, so a step costs the same.
+  int64_t train_supersample = 1;
 
   // Field: registry name and its options (see fields/field_registry.h); aabb comes from the data.
   std::string field = "hash_grid";
@@ -29,40 +38,32 @@ struct NerfConfig {
   int64_t grid_update_every = 16;
   int64_t grid_warmup_steps = 256;
   double near = 0.05;                        // no samples closer than this to the camera
-
-  // Distilled feature fields (methods/dff): used when field == "feature_field".
-  std::string teacher;                       // CLIP or DINO ViT folder; "" = the small CLIP nerfedit trains itself
-  // "dense": MaskCLIP patch embeddings; "crops": LERF-style crop embeddings; "auto": crops for nerfedit's own small
-  // CLIP (trained from scratch it has no MaskCLIP localisation), dense for other teachers.
-  std::string teacher_mode = "auto";
-  int64_t teacher_crop = 32;                 // "crops": window size in pixels of the training images
-  double feature_weight = 1.0;               // lambda in L = L_p + lambda * L_f
-  // Default on: teacher features are coarse (one per 8-16 px patch) and would blur the geometry the photometric
-  // loss recovers sharply; with it the feature head learns where surfaces are but cannot move them.
-  bool feature_stop_grad = true;
-  // Share of each batch's (random) rays that carry the feature loss. Deviation from DFF (all rays), for speed: the
-  // teacher maps are 16x16, so a quarter of a 4096-ray batch still oversamples them, and the feature head costs
-  // ~4x less per step (1.63x -> see bench/dff_procedural for the measured overhead).
-  double feature_ray_fraction = 0.25;
+  // Rendered views (evaluation, `render`) average render_supersample^2 rays per pixel on a stratified grid: pixels
+  // are area averages (a box-filtered downscale, a camera sensor) and one ray through the centre aliases at low
+  // resolution. The viewer renders one ray per pixel whatever this says.
+  int64_t render_supersample = 1;
 
   // Optimisation.
-  int64_t steps = 20000;
-  double time_budget_s = 0;                  // stop after this much training time (0 = no limit)
   int64_t batch_rays = 4096;
   int64_t target_samples_per_step = 0;       // adapt the batch to this many samples (0 = fixed batch)
   double lr = 1e-2;
   double lr_final_factor = 0.03;             // lr decays exponentially to lr * this at the end of training
   int64_t lr_warmup_steps = 100;
   double adam_eps = 1e-15;
-  int64_t eval_every = 500;                  // steps between held-out evaluations (0 = only at the end)
-  int64_t eval_views = 0;                    // held-out views per periodic evaluation (0 = all)
-  int64_t checkpoint_every = 2000;
-  int64_t seed = 0;
-  std::string device = "auto";
+  // Adam that updates only the hash-table rows a step touched (Instant-NGP / tiny-cuda-nn): see fields/sparse_adam.h.
+  bool sparse_adam = false;
 
+  TrainerConfig trainer;                     // steps, time_budget_s, eval/checkpoint cadence, seed, device
+
+  LrSchedule Schedule() const { return {lr, lr_final_factor, lr_warmup_steps}; }
+
+  void Check(const std::string& context = "nerf config") const;
   nlohmann::json ToJson() const;
   static NerfConfig FromJson(const nlohmann::json& j, const std::string& context = "nerf config");
-  // Defaults per field kind: the MLP wants lr 5e-4 and stratified+hierarchical samples like NeRF.
+  // For configs that embed this one (dff): read / write these keys among theirs.
+  void Read(JsonReader& reader);
+  void Write(nlohmann::json* json) const;
+  // Defaults per field kind: the MLP wants lr 5e-4 and a smaller sample budget like NeRF.
   static NerfConfig ForField(const std::string& field);
 };
 

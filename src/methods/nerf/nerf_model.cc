@@ -1,12 +1,12 @@
 #include "methods/nerf/nerf_model.h"
 
 #include <ATen/ATen.h>
+#include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "fields/feature_field.h"
 #include "fields/field_registry.h"
 #include "render/compositing.h"
 #include "render/samplers.h"
@@ -31,6 +31,7 @@ NerfModel::NerfModel(const NerfConfig& config, const at::Tensor& aabb, std::vect
   grid_ = OccupancyGrid(aabb_, OccupancyGridOptions()
                                    .resolution(config_.grid_resolution)
                                    .warmup_steps(config_.grid_warmup_steps));
+  supersample_ = config_.render_supersample;
 }
 
 bool NerfModel::MaybeUpdateGrid(int64_t step) {
@@ -39,8 +40,7 @@ bool NerfModel::MaybeUpdateGrid(int64_t step) {
   return true;
 }
 
-void NerfModel::SetField(FieldPtr field) {
-  field_ = std::move(field);
+void NerfModel::RebuildOccupancyGrid() {
   if (config_.sampler != "occupancy") return;
   grid_ = OccupancyGrid(aabb_, grid_.options());
   // Warm-up updates evaluate every cell at a random point inside it; three of them catch thin content.
@@ -49,54 +49,67 @@ void NerfModel::SetField(FieldPtr field) {
   }
 }
 
-namespace {
-
-// The samples of rays [0, rays): a prefix of the packed layout.
-RaySamples FirstRays(const RaySamples& samples, int64_t rays) {
-  const int64_t m = samples.offsets[rays].item<int64_t>();
-  return {samples.offsets.slice(0, 0, rays + 1), samples.ray_indices.slice(0, 0, m), samples.t_starts.slice(0, 0, m),
-          samples.t_ends.slice(0, 0, m)};
+void NerfModel::SaveState(torch::serialize::OutputArchive& archive) {
+  torch::serialize::OutputArchive field_archive;
+  field_->save(field_archive);
+  archive.write("field", field_archive);
+  archive.write("field_kind", c10::IValue(field_->Kind()));
+  archive.write("grid_density", grid_.density(), /*is_buffer=*/true);
+  archive.write("grid_occupied", grid_.occupied(), /*is_buffer=*/true);
 }
 
-}  // namespace
+void NerfModel::LoadState(torch::serialize::InputArchive& archive) {
+  c10::IValue kind;
+  NE_CHECK(archive.try_read("field_kind", kind) && kind.isString(), "the checkpoint holds no field");
+  NE_CHECK(kind.toStringRef() == field_->Kind(), "the checkpoint holds a \"", kind.toStringRef(),
+           "\" field but the run config builds \"", field_->Kind(), "\"");
+  torch::serialize::InputArchive field_archive;
+  archive.read("field", field_archive);
+  field_->load(field_archive);
+  torch::Tensor density, occupied;
+  archive.read("grid_density", density, /*is_buffer=*/true);
+  archive.read("grid_occupied", occupied, /*is_buffer=*/true);
+  grid_.LoadState(density, occupied);
+  field_->to(device_);
+}
+
+RaySamples NerfModel::SampleRays(const RayBatch& rays, bool training) {
+  at::Tensor near, far;
+  IntersectAabb(rays, aabb_.to(device_), config_.near, &near, &far);
+  if (config_.sampler == "occupancy") {
+    return grid_.March(rays, near, far, MarchOptions().step_size(step_size_).jitter(training));
+  }
+  NE_CHECK(config_.sampler == "stratified", "SampleRays: the ", config_.sampler,
+           " sampler needs a coarse pass (use RenderRays)");
+  // Rays that miss the box get zero-length intervals (alpha 0).
+  auto hit = near < far;
+  return RaySamples::FromDenseEdges(StratifiedEdges(at::where(hit, near, at::zeros_like(near)),
+                                                    at::where(hit, far, at::zeros_like(far)), config_.num_samples,
+                                                    training));
+}
+
+RenderOutputs NerfModel::CompositeColour(const RaySamples& samples, const FieldOutputs& out,
+                                         const at::Tensor& background) {
+  Composited c = CompositeAlongRays(out.density, out.rgb, samples);
+  RenderOutputs r;
+  r.rgb = c.values + (1 - c.opacity).unsqueeze(1) * background.to(device_, at::kFloat);
+  r.opacity = c.opacity;
+  r.depth = c.depth;
+  r.num_samples = samples.num_samples();
+  return r;
+}
 
 RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples& samples, const at::Tensor& background,
                                           bool features) {
   auto positions = samples.Positions(rays.origins, rays.directions);
   auto directions = rays.directions.index_select(0, samples.ray_indices);
-  // Training a feature field with feature_ray_fraction < 1: features only for the batch's first rays (a random
-  // subset: training rays are drawn at random), so the feature head runs on that share of the samples.
-  auto* feature_field = at::GradMode::is_enabled() && config_.feature_ray_fraction < 1
-                            ? dynamic_cast<FeatureFieldImpl*>(field_.get())
-                            : nullptr;
-  FieldOutputs out;
-  RaySamples feature_samples = samples;
-  if (!features) {
-    out = field_->QueryColour(positions, directions);
-  } else if (feature_field != nullptr) {
-    const auto feature_rays = static_cast<int64_t>(std::ceil(samples.num_rays() * config_.feature_ray_fraction));
-    feature_samples = FirstRays(samples, std::max<int64_t>(1, feature_rays));
-    out = feature_field->radiance->Query(positions, directions);
-    out.features = feature_field->QueryFeatures(positions.slice(0, 0, feature_samples.num_samples()));
-  } else {
-    out = field_->Query(positions, directions);
-  }
-  // Features use the same weights as colour, F(r) = sum_i w_i f(x_i) (DFF Eq. 2); with the stop-gradient they are
-  // composited a second time on detached densities so the feature loss cannot reach the geometry.
-  const bool separate =
-      out.features.defined() && ((config_.feature_stop_grad && at::GradMode::is_enabled()) || feature_field != nullptr);
-  at::Tensor values = out.features.defined() && !separate ? at::cat({out.rgb, out.features}, 1) : out.rgb;
-  Composited c = CompositeAlongRays(out.density, values, samples);
+  FieldOutputs out = features ? field_->Query(positions, directions) : field_->QueryColour(positions, directions);
+  if (!out.features.defined()) return CompositeColour(samples, out, background);
+  // Features use the same weights as colour, F(r) = sum_i w_i f(x_i) (DFF Eq. 2): one pass over [rgb, features].
+  Composited c = CompositeAlongRays(out.density, at::cat({out.rgb, out.features}, 1), samples);
   RenderOutputs r;
-  auto bg = background.to(device_, at::kFloat);
-  r.rgb = c.values.slice(1, 0, 3) + (1 - c.opacity).unsqueeze(1) * bg;
-  if (separate) {
-    at::Tensor density = out.density.slice(0, 0, feature_samples.num_samples());
-    if (config_.feature_stop_grad) density = density.detach();
-    r.features = CompositeAlongRays(density, out.features, feature_samples).values;
-  } else if (out.features.defined()) {
-    r.features = c.values.slice(1, 3);
-  }
+  r.rgb = c.values.slice(1, 0, 3) + (1 - c.opacity).unsqueeze(1) * background.to(device_, at::kFloat);
+  r.features = c.values.slice(1, 3);
   r.opacity = c.opacity;
   r.depth = c.depth;
   r.num_samples = samples.num_samples();
@@ -106,18 +119,16 @@ RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples
 RenderOutputs NerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& background, bool training,
                                     bool features) {
   RayBatch rays = rays_in.To(device_);
+  if (config_.sampler != "hierarchical") {
+    return CompositeSamples(rays, SampleRays(rays, training), background, features);
+  }
+  // Hierarchical: a stratified coarse pass (rays that miss the box get zero-length intervals, alpha 0).
   at::Tensor near, far;
   IntersectAabb(rays, aabb_.to(device_), config_.near, &near, &far);
-  if (config_.sampler == "occupancy") {
-    RaySamples samples = grid_.March(rays, near, far, MarchOptions().step_size(step_size_).jitter(training));
-    return CompositeSamples(rays, samples, background, features);
-  }
-  // Stratified (and the coarse pass of hierarchical). Rays that miss the box get zero-length intervals (alpha 0).
   auto hit = near < far;
   auto edges = StratifiedEdges(at::where(hit, near, at::zeros_like(near)), at::where(hit, far, at::zeros_like(far)),
                                config_.num_samples, training);
   RenderOutputs coarse = CompositeSamples(rays, RaySamples::FromDenseEdges(edges), background, features);
-  if (config_.sampler == "stratified") return coarse;
   // Hierarchical: resample from the coarse weights and evaluate the union with the same field (as mip-NeRF does,
   // one field serves both passes instead of NeRF's two networks; the coarse pass is still supervised).
   at::Tensor weights;
@@ -136,8 +147,32 @@ RenderOutputs NerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& b
 }
 
 RenderedView NerfModel::RenderView(const Camera& camera, bool features) {
+  if (supersample_ <= 1) return RenderPass(camera, features, 0.5f, 0.5f);
+  // The mean of supersample^2 passes through the centres of a stratified sub-pixel grid.
+  RenderedView sum;
+  const int64_t s = supersample_;
+  for (int64_t i = 0; i < s * s; ++i) {
+    RenderedView pass = RenderPass(camera, features, (i % s + 0.5f) / s, (i / s + 0.5f) / s);
+    if (i == 0) {
+      sum = pass;
+      continue;
+    }
+    sum.rgb += pass.rgb;
+    sum.depth += pass.depth;
+    sum.opacity += pass.opacity;
+    if (sum.features.defined()) sum.features += pass.features;
+  }
+  const float n = static_cast<float>(s * s);
+  sum.rgb /= n;
+  sum.depth /= n;
+  sum.opacity /= n;
+  if (sum.features.defined()) sum.features /= n;
+  return sum;
+}
+
+RenderedView NerfModel::RenderPass(const Camera& camera, bool features, float offset_x, float offset_y) {
   torch::NoGradGuard no_grad;
-  RayBatch rays = GenerateRays(camera);
+  RayBatch rays = GenerateRays(camera, offset_x, offset_y);
   auto background = at::tensor(config_.background);
   std::vector<at::Tensor> rgb, depth, opacity, feature_chunks;
   for (int64_t b = 0; b < rays.size(); b += render_chunk_) {

@@ -1,0 +1,124 @@
+#include "engine/run_folder.h"
+
+#include <torch/serialize.h>
+
+#include <filesystem>
+
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/json_reader.h"
+
+namespace nerfedit {
+
+namespace fs = std::filesystem;
+
+void WriteRunJson(const std::string& run_dir, const std::string& method, const nlohmann::json& config,
+                  const nlohmann::json& extras) {
+  nlohmann::json info = {{"format_version", kRunFormatVersion}, {"method", method}, {"config", config}};
+  for (auto& [key, value] : extras.items()) {
+    NE_CHECK(!info.contains(key), "run.json extra \"", key, "\" clashes with a reserved key");
+    info[key] = value;
+  }
+  WriteTextAtomically(run_dir + "/run.json", info.dump(1));
+}
+
+RunHeader ReadRunJson(const std::string& run_dir) {
+  NE_CHECK(fs::is_directory(run_dir), "run folder ", run_dir, " does not exist");
+  const std::string path = run_dir + "/run.json";
+  NE_CHECK(fs::exists(path), run_dir, " is not a nerfedit run (no run.json)");
+  RunHeader header;
+  header.json = ReadJsonFile(path);
+  NE_CHECK(header.json.is_object(), path, ": expected a JSON object");
+  const auto version = header.json.find("format_version");
+  NE_CHECK(version != header.json.end() && version->is_number_integer(), path, ": no integer format_version");
+  NE_CHECK(version->get<int64_t>() == kRunFormatVersion, path, " has format version ", version->get<int64_t>(),
+           " but this nerfedit reads version ", kRunFormatVersion,
+           ": retrain the run, or use the nerfedit release that made it");
+  const auto method = header.json.find("method");
+  NE_CHECK(method != header.json.end() && method->is_string(), path, ": no \"method\" string");
+  header.method = method->get<std::string>();
+  const auto config = header.json.find("config");
+  NE_CHECK(config != header.json.end() && config->is_object(), path, ": no \"config\" object");
+  header.config = *config;
+  return header;
+}
+
+void WriteCheckpoint(const std::string& path, Method& method, const std::vector<OptimizerSlot>& optimizers,
+                     const TrainingProgress& progress) {
+  torch::serialize::OutputArchive archive;
+  nlohmann::json meta = {{"format_version", kRunFormatVersion},
+                         {"method", method.Name()},
+                         {"step", progress.step},
+                         {"train_seconds", progress.train_seconds},
+                         {"curve", progress.curve}};
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& slot : optimizers) names.push_back(slot.name);
+  meta["optimizers"] = names;
+  archive.write("meta", c10::IValue(meta.dump()));
+  torch::serialize::OutputArchive model;
+  method.SaveState(model);
+  archive.write("model", model);
+  for (const auto& slot : optimizers) {
+    torch::serialize::OutputArchive state;
+    slot.optimizer->save(state);
+    archive.write("optimizer." + slot.name, state);
+  }
+  WriteAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+TrainingProgress OpenCheckpoint(const std::string& path, const std::string& method,
+                                torch::serialize::InputArchive* archive) {
+  NE_CHECK(fs::exists(path), "checkpoint ", path, " does not exist");
+  nlohmann::json meta;
+  try {
+    archive->load_from(path);
+    c10::IValue meta_value;
+    NE_CHECK(archive->try_read("meta", meta_value) && meta_value.isString(), path,
+             " is not a nerfedit checkpoint (no meta record)");
+    meta = nlohmann::json::parse(meta_value.toStringRef());
+  } catch (const c10::Error& e) {
+    NE_FAIL("checkpoint ", path, " is unreadable (truncated or not a nerfedit checkpoint): ",
+            std::string(e.what_without_backtrace()).substr(0, 200));
+  } catch (const nlohmann::json::exception& e) {
+    NE_FAIL("checkpoint ", path, " has a corrupt meta record: ", e.what());
+  }
+  NE_CHECK(meta.is_object(), "checkpoint ", path, " has a corrupt meta record");
+  const int64_t version = meta.value("format_version", int64_t{-1});
+  NE_CHECK(version == kRunFormatVersion, "checkpoint ", path, " has format version ", version,
+           " but this nerfedit reads version ", kRunFormatVersion);
+  const std::string made_by = meta.value("method", std::string());
+  NE_CHECK(method.empty() || made_by == method, "checkpoint ", path, " was written by method \"", made_by,
+           "\", not \"", method, "\"");
+  TrainingProgress progress;
+  progress.step = meta.value("step", int64_t{0});
+  progress.train_seconds = meta.value("train_seconds", 0.0);
+  progress.curve = meta.value("curve", nlohmann::json::array());
+  return progress;
+}
+
+void ReadModelRecord(torch::serialize::InputArchive& checkpoint, const std::string& path,
+                     torch::serialize::InputArchive* model) {
+  NE_CHECK(checkpoint.try_read("model", *model), "checkpoint ", path, " has no model record");
+}
+
+TrainingProgress LoadCheckpoint(const std::string& path, Method& method, const std::vector<OptimizerSlot>& optimizers) {
+  torch::serialize::InputArchive archive;
+  TrainingProgress progress = OpenCheckpoint(path, method.Name(), &archive);
+  try {
+    torch::serialize::InputArchive model;
+    ReadModelRecord(archive, path, &model);
+    method.LoadState(model);
+    for (const auto& slot : optimizers) {
+      torch::serialize::InputArchive state;
+      NE_CHECK(archive.try_read("optimizer." + slot.name, state), "checkpoint ", path, " has no state for optimizer \"",
+               slot.name, "\"");
+      slot.optimizer->load(state);
+    }
+  } catch (const c10::Error& e) {
+    NE_FAIL("checkpoint ", path, " does not match the run's ", method.Name(), " model: ",
+            std::string(e.what_without_backtrace()).substr(0, 300));
+  }
+  return progress;
+}
+
+}  // namespace nerfedit
