@@ -37,3 +37,16 @@ function(nerfedit_tests name)
   add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "NERFEDIT_SHARED_DATA=${CMAKE_SOURCE_DIR}/../shared/data")
 endfunction()
+
+# nerfedit_bench(NAME SOURCE file.cc DEPS lib ...): a benchmark executable in the build folder's root, where the
+# bench/ scripts look for it.
+function(nerfedit_bench name)
+  cmake_parse_arguments(ARG "" "SOURCE" "DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCE})
+  nerfedit_common(${name})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  if(TCMALLOC_LIB)
+    target_link_libraries(${name} PRIVATE ${TCMALLOC_LIB})
+  endif()
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+endfunction()

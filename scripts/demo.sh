@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the built-in procedural scene -> a hash-grid field with a distilled feature head -> text selection,
-# delete / recolour / move against the generator's ground truth -> orbit render -> demo/report.html.
+# delete / recolour / move against the generator's ground truth -> orbit render; then LOLNeRF: a category of
+# procedural heads seen once each -> cameras from landmarks -> an unseen head fitted and turned -> demo/report.html.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${1:-$ROOT/build}"
@@ -12,9 +13,9 @@ STEPS="${DEMO_STEPS:-1500}"
 CLIP="${NERFEDIT_SMALL_CLIP:-${XDG_CACHE_HOME:-$HOME/.cache}/nerfedit/small_clip}"
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
-echo "== 1/5 procedural scene (100 views, 128x128, exact depth and labels) =="
+echo "== 1/7 procedural scene (100 views, 128x128, exact depth and labels) =="
 "$BIN" scene make --out "$DEMO/scene" --views 100 --width 128 --height 128
-echo "== 2/5 the text teacher: nerfedit's small CLIP ($CLIP) =="
+echo "== 2/7 the text teacher: nerfedit's small CLIP ($CLIP) =="
 # Reused when it is of this nerfedit's caption vocabulary (models2d/small_clip.h kSmallClipVocabularyVersion).
 VOCABULARY=$(sed -n 's/^constexpr int kSmallClipVocabularyVersion = \([0-9]*\);/\1/p' "$ROOT/src/models2d/small_clip.h")
 if grep -q "\"vocabulary_version\": $VOCABULARY\b" "$CLIP/small_clip_training.json" 2>/dev/null; then
@@ -22,12 +23,41 @@ if grep -q "\"vocabulary_version\": $VOCABULARY\b" "$CLIP/small_clip_training.js
 else
   "$BIN" clip train --out "$CLIP" --minutes "${DEMO_CLIP_MINUTES:-9}"
 fi
-echo "== 3/5 dff: train the field and its feature head (${STEPS} steps), select each object by text, edit, measure =="
+echo "== 3/7 dff: train the field and its feature head (${STEPS} steps), select each object by text, edit, measure =="
 "$BUILD/dff_bench" --scene "$DEMO/scene" --teacher "$CLIP" --out "$DEMO/dff" --config "$ROOT/configs/demo_dff.json" \
   --steps "$STEPS" --overhead 0 --html "$DEMO/dff/edits.html" 2>&1 | grep -v '^train \[\|^teacher \['
-echo "== 4/5 render an orbit with depth =="
+echo "== 4/7 render an orbit with depth =="
 "$BIN" render "$DEMO/dff/dff" --out "$DEMO/orbit" --orbit 36 --depth
-echo "== 5/5 report =="
+HEADS="${DEMO_HEADS:-400}"
+LOL_STEPS="${DEMO_LOLNERF_STEPS:-1500}"
+echo "== 5/7 LOLNeRF: ${HEADS} procedural heads, one 48-px view each, cameras from 5 landmarks (1-px noise) =="
+"$BIN" category make --kind heads --instances "$HEADS" --size 48 --landmark-noise 1 --eval-views 0 --out "$DEMO/heads"
+"$BIN" lolnerf train --data "$DEMO/heads" --out "$DEMO/lolnerf" --poses landmarks --steps "$LOL_STEPS" \
+  --eval-every 0 2>&1 | grep -v '^train \[' | tee "$DEMO/lolnerf.log"
+echo "== 6/7 an unseen head: camera from its landmarks, latent fitted, turned through +-40 degrees =="
+"$BIN" category make --kind heads --instances 1 --seed 4242 --size 48 --eval-views 0 --out "$DEMO/unseen"
+"$BIN" lolnerf fit "$DEMO/lolnerf" --frame "$DEMO/unseen:0" --out "$DEMO/unseen_fit" | tee "$DEMO/unseen_fit.log"
+"$BIN" render "$DEMO/unseen_fit" --out "$DEMO/unseen_turn" --orbit 9 --arc 80 --depth
+summary() { printf '%.2f' "$(sed -n "s/^summary:.* $1=\([0-9.e+-]*\).*/\1/p" "$DEMO/lolnerf.log" | head -1)"; }
+{
+  echo "<h2>LOLNeRF: a category of heads, each seen once</h2>"
+  echo "<p>${HEADS} procedural heads of 48&times;48 px, one view each; cameras estimated from five 2D landmarks with"
+  echo "1 px of noise (mean rotation error $(summary pose_rot_err_deg)&deg; against the generator's cameras); ${LOL_STEPS}"
+  echo "steps; training images re-rendered with their latents: $(summary train_psnr) dB.</p>"
+  echo "<h3>Training images: render &middot; photo</h3><div class=\"views\">"
+  for render in $(ls "$DEMO/lolnerf/eval/"*_render.png | head -8); do
+    k=$(basename "$render" _render.png)
+    echo "<div class=\"view\"><div class=\"pair\"><img src=\"lolnerf/eval/${k}_render.png\"><img src=\"lolnerf/eval/${k}_gt.png\"></div>image $k</div>"
+  done
+  echo "</div><h3>An unseen head: the photo, then the fit turned through &plusmn;40&deg; (colour and depth)</h3>"
+  echo "<p>$(head -1 "$DEMO/unseen_fit.log")</p><div class=\"views\">"
+  echo "<div class=\"view\"><img src=\"unseen/images/$(ls "$DEMO/unseen/images" | head -1)\">photo</div>"
+  for i in 0 2 4 6 8; do
+    echo "<div class=\"view\"><div class=\"pair\"><img src=\"unseen_turn/orbit_00${i}.png\"><img src=\"unseen_turn/orbit_00${i}_depth.png\"></div>$((i * 10 - 40))&deg;</div>"
+  done
+  echo "</div>"
+} > "$DEMO/lolnerf.html"
+echo "== 7/7 report =="
 "$BIN" report "$DEMO/dff/dff" --out "$DEMO/report.html" --orbit "$DEMO/orbit" --extra "$DEMO/dff/edits.html" \
-  --title "nerfedit demo: procedural scene"
+  --extra "$DEMO/lolnerf.html" --title "nerfedit demo: procedural scene and a category of heads"
 echo "open $DEMO/report.html"

@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU); a CUDA build uses the LibTorch inside a PyTorch install instead
+  libgloo-dev             # Gloo's headers, which c10d's ProcessGroupGloo.hpp includes: data-parallel training
   libopenblas-dev         # fast BLAS for LibTorch: without it matmuls are several times slower
   libgoogle-perftools-dev # tcmalloc_minimal: LibTorch's many small allocations are 5-30x slower without it
   nlohmann-json3-dev libstb-dev libcpp-httplib-dev libcli11-dev chromium  # chromium: headless browser test of the viewer

@@ -14,5 +14,7 @@ int RunSelect(int argc, char** argv);  // app/edit_commands.cc
 int RunEdit(int argc, char** argv);
 int RunClip(int argc, char** argv);   // app/clip_command.cc
 int RunServe(int argc, char** argv);  // app/viewer/serve_command.cc
+int RunCategory(int argc, char** argv);  // app/category_command.cc
+int RunLolnerf(int argc, char** argv);   // app/lolnerf_command.cc
 
 }  // namespace nerfedit

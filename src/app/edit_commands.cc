@@ -32,7 +32,9 @@ struct QueryFlags {
     app.add_option(text_flag, text, "text query, e.g. \"red sphere\"");
     app.add_option("--click", click, "click query VIEW:X,Y (a training view index and pixel)");
     app.add_option("--patch", patch, "image-patch query: an exemplar image file");
-    app.add_option("--negatives", negatives, "comma-separated negative labels (default: the scene's other objects)");
+    app.add_option("--negatives", negatives,
+                   "comma-separated negative labels (default: the query's canonical negatives in the teacher's words, "
+                   "e.g. the other colours for \"red\"; pass the scene's other object names when they are few and known)");
     app.add_option("--threshold", threshold, "probability above which a point is selected")->check(CLI::Range(0.0, 1.0));
     app.add_option("--temperature", temperature, "softmax temperature of text queries")->check(Positive());
     app.add_option("--box", box, "restrict to a box xmin,ymin,zmin,xmax,ymax,zmax");
@@ -68,13 +70,8 @@ struct QueryFlags {
     }
     Teacher teacher = LoadRunTeacher(run);
     if (!patch.empty()) return PatchSelection(teacher, LoadImageFloat(patch, {1, 1, 1}), options);
-    std::vector<std::string> negative_list;
-    if (!negatives.empty()) {
-      negative_list = SplitList(negatives);
-    } else {
-      negative_list = SceneObjectNames(model.config().data);
-    }
-    return TextSelection(teacher, text, negative_list, options);
+    // Without --negatives: the query's canonical negatives in the teacher's words, LERF's pairwise relevancy.
+    return TextSelection(teacher, text, negatives.empty() ? std::vector<std::string>() : SplitList(negatives), options);
   }
 
   // Filled by Parse().

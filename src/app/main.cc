@@ -26,6 +26,8 @@ const std::vector<Command>& Commands() {
       {"dff", "train a distilled feature field (select by text / click / patch, then edit)", nerfedit::RunDff},
       {"select", "render 2D masks of a text, click or image-patch selection of a dff run", nerfedit::RunSelect},
       {"edit", "delete / extract / recolour / move / compose a selection into a new run", nerfedit::RunEdit},
+      {"category", "make a procedural object category (heads, chairs) with exact ground truth", nerfedit::RunCategory},
+      {"lolnerf", "train LOLNeRF on a category / fit a new photo to it", nerfedit::RunLolnerf},
 #ifdef NERFEDIT_WITH_CLIP
       {"clip", "train / use a CLIP model (embed, rank)", nerfedit::RunClip},
 #endif

@@ -58,9 +58,10 @@ int RunScene(int argc, char** argv) {
 
 namespace {
 
-// Cameras on a circle around the scene centre at the training cameras' mean distance and elevation.
+// Cameras on a circle around the scene centre at the training cameras' mean distance and elevation: the whole
+// circle, or an arc of arc_degrees centred on the first training camera's azimuth (a face turned through +-40 deg).
 std::vector<Camera> OrbitCameras(const std::vector<Camera>& training, const at::Tensor& aabb, int frames, int64_t width,
-                                 int64_t height) {
+                                 int64_t height, double arc_degrees) {
   NE_CHECK(!training.empty(), "the run has no training cameras to derive an orbit from");
   auto center = (aabb[0] + aabb[1]) * 0.5f;
   at::Tensor up = at::zeros({3});
@@ -81,8 +82,12 @@ std::vector<Camera> OrbitCameras(const std::vector<Camera>& training, const at::
   auto b = at::cross(up, a, 0);
   const double fov = 2 * std::atan(0.5 * training[0].width / training[0].fx);
   std::vector<Camera> cameras;
+  const at::Tensor first = training[0].Center() - center;
+  const double first_azimuth = std::atan2((first * b).sum().item<double>(), (first * a).sum().item<double>());
+  const double arc = arc_degrees * M_PI / 180;
   for (int i = 0; i < frames; ++i) {
-    const double angle = 2 * M_PI * i / frames;
+    const double angle = arc_degrees >= 360 ? 2 * M_PI * i / frames
+                                            : first_azimuth + arc * (frames > 1 ? double(i) / (frames - 1) - 0.5 : 0.0);
     auto eye = center + radius * (std::cos(angle) * a + std::sin(angle) * b) + height_above * up;
     auto e = eye.contiguous();
     auto c = center.contiguous();
@@ -109,12 +114,16 @@ int RunRender(int argc, char** argv) {
   app.name("nerfedit render");
   std::string run, out, views, device = "auto";
   int orbit = 0;
+  double arc = 360;
   int64_t width = 0, height = 0;
   bool depth = false, opacity = false;
   app.add_option("run", run, "run folder")->required();
   app.add_option("--out", out, "output folder")->required();
   app.add_option("--views", views, "training view indices to render, e.g. 0,5,9 (or \"all\")");
   app.add_option("--orbit", orbit, "frames of an orbit around the scene");
+  app.add_option("--arc", arc, "degrees the orbit sweeps: 360 = the whole circle; less = an arc centred on the first "
+                 "training camera (e.g. 80: a face turned through +-40 degrees)")
+      ->check(CLI::Range(1.0, 360.0));
   app.add_option("--width", width, "orbit frame width (default: training width)");
   app.add_option("--height", height, "orbit frame height (default: training height)");
   app.add_flag("--depth", depth, "also write depth maps");
@@ -140,7 +149,7 @@ int RunRender(int argc, char** argv) {
   }
   if (orbit > 0) {
     const int64_t w = width > 0 ? width : cameras.at(0).width, h = height > 0 ? height : cameras.at(0).height;
-    auto path = OrbitCameras(cameras, model->Aabb(), orbit, w, h);
+    auto path = OrbitCameras(cameras, model->Aabb(), orbit, w, h, arc);
     for (int i = 0; i < orbit; ++i) {
       char name[32];
       std::snprintf(name, sizeof(name), "orbit_%03d", i);
@@ -178,14 +187,17 @@ int RunEval(int argc, char** argv) {
   const RunHeader header = ReadRunJson(run);
   // Radiance-field runs store where their data is and how it was read; evaluation reads it the same way.
   const nlohmann::json& config = header.config;
-  NE_CHECK(config.contains("data") && config.contains("background"), run, " is a ", header.method,
+  NE_CHECK(config.contains("data"), run, " is a ", header.method,
            " run without a scene dataset to evaluate on (its own benchmark measures it)");
+  // Category runs (lolnerf) render RGB photos composited on their own backgrounds: no background key.
+  const std::vector<float> background =
+      config.contains("background") ? config["background"].get<std::vector<float>>() : std::vector<float>{0, 0, 0};
   const std::string data_path = data.empty() ? config["data"].get<std::string>() : data;
   // The run's downscale applies to its own data; another dataset is read at its size unless --downscale says.
   if (downscale == 0) downscale = data.empty() ? config.value("downscale", 1) : 1;
   auto model = LoadRenderableRun(run, device);
   Dataset all = LoadTransformsDataset(
-      data_path, DatasetOptions().downscale(downscale).background(config["background"].get<std::vector<float>>()));
+      data_path, DatasetOptions().downscale(downscale).background(background));
   NE_CHECK(all.width() > 0 && all.height() > 0, data_path, ": no images");
   Dataset train, test;
   const int test_every = config.value("test_every", 0);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "app/cli_util.h"
 #include "app/commands.h"
@@ -113,12 +114,14 @@ int RunReport(int argc, char** argv) {
   CLI::App app{"Write a self-contained HTML report of a run: metrics, PSNR-over-time curve, held-out renders beside "
                "ground truth, depth maps and an orbit animation."};
   app.name("nerfedit report");
-  std::string run, out, orbit_dir, title = "nerfedit report", extra_html;
+  std::string run, out, orbit_dir, title = "nerfedit report";
+  std::vector<std::string> extra_html;
   app.add_option("run", run, "run folder")->required();
   app.add_option("--out", out, "HTML file to write")->required();
   app.add_option("--orbit", orbit_dir, "folder of orbit_*.png frames (from `nerfedit render --orbit`)");
   app.add_option("--title", title, "page title");
-  app.add_option("--extra", extra_html, "HTML fragment file to append (other pipelines' sections); its <img src=\"x.png\"> files, relative to it, are inlined");
+  app.add_option("--extra", extra_html, "HTML fragment file to append (other pipelines' sections; repeatable); its "
+                 "<img src=\"x.png\"> files, relative to it, are inlined");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
   NE_CHECK(fs::exists(run + "/run.json"), run, " is not a nerfedit run (no run.json)");
   const nlohmann::json info = ReadJsonFile(run + "/run.json");
@@ -166,7 +169,7 @@ int RunReport(int argc, char** argv) {
     html << "];let i=0;const img=document.getElementById('orbit');"
          << "setInterval(()=>{img.src=frames[i];i=(i+1)%frames.length;},80);</script>";
   }
-  if (!extra_html.empty()) html << InlineImages(ReadTextFile(extra_html), fs::path(extra_html).parent_path());
+  for (const auto& extra : extra_html) html << InlineImages(ReadTextFile(extra), fs::path(extra).parent_path());
   html << "<h2>Configuration</h2><pre>" << config.dump(1) << "</pre></body></html>";
   WriteTextAtomically(out, html.str());
   std::printf("wrote %s\n", out.c_str());

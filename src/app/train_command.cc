@@ -7,6 +7,8 @@
 
 #include "app/cli_util.h"
 #include "app/commands.h"
+#include "app/train_command.h"
+#include "engine/distributed.h"
 #include "methods/dff/teacher.h"
 #include "methods/method_registry.h"
 #include "util/error.h"
@@ -14,14 +16,6 @@
 #include "util/runtime.h"
 
 namespace nerfedit {
-
-namespace {
-
-// Flags of one method: added to the parser, then turned into config keys.
-struct MethodFlags {
-  std::function<void(CLI::App&)> add;
-  std::function<void(nlohmann::json*)> apply;
-};
 
 int TrainCommand(int argc, char** argv, const std::string& method, const std::string& name,
                  const std::string& description, MethodFlags method_flags) {
@@ -32,27 +26,37 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
   double time_budget = -1, lr = 0, step_size = 0;
   int downscale = 0, test_every = -1;
   bool quiet = false;
+  int world_size = 1, rank = 0;
+  std::string master = "127.0.0.1:29500";
   app.add_option("--data", data, "transforms.json or a folder holding one");
   app.add_option("--out", out, "run folder to create (config, checkpoints, eval)");
   app.add_option("--resume", resume, "continue the run in this folder from its checkpoint");
   app.add_option("--config", config_file, "JSON config (the method's keys; unknown keys are errors)");
   if (method_flags.add) method_flags.add(app);
-  app.add_option("--sampler", sampler, "occupancy | stratified | hierarchical");
+  if (method_flags.sampling_flags) app.add_option("--sampler", sampler, "occupancy | stratified | hierarchical");
   app.add_option("--steps", steps, "training steps")->check(Positive());
   app.add_option("--time-budget", time_budget, "stop after this many seconds of training (0 = none)")
       ->check(NonNegative());
   app.add_option("--batch-rays", batch, "rays per step")->check(Positive());
   app.add_option("--lr", lr, "learning rate")->check(Positive());
-  app.add_option("--step-size", step_size, "ray-marching step (occupancy sampler; 0 = auto)")
-      ->check(NonNegative());
-  app.add_option("--grid-resolution", grid_resolution, "occupancy grid resolution")->check(Positive());
-  app.add_option("--downscale", downscale, "downscale images by this factor")->check(Positive());
-  app.add_option("--test-every", test_every, "hold out frames whose index is a multiple of this (0 = none)")
-      ->check(NonNegative());
+  if (method_flags.sampling_flags) {
+    app.add_option("--step-size", step_size, "ray-marching step (occupancy sampler; 0 = auto)")
+        ->check(NonNegative());
+    app.add_option("--grid-resolution", grid_resolution, "occupancy grid resolution")->check(Positive());
+    app.add_option("--downscale", downscale, "downscale images by this factor")->check(Positive());
+    app.add_option("--test-every", test_every, "hold out frames whose index is a multiple of this (0 = none)")
+        ->check(NonNegative());
+  }
   app.add_option("--eval-every", eval_every, "steps between held-out evaluations (0 = end only)")
       ->check(NonNegative());
   app.add_option("--device", device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_flag("--quiet", quiet, "no progress bar");
+  app.add_option("--world-size", world_size, "data-parallel training: number of processes (each takes a slice of "
+                 "every batch; gradients are averaged over torch c10d)");
+  app.add_option("--rank", rank, "data-parallel: this process's rank, 0 to world-size - 1; rank 0 writes the run, "
+                 "the others write nothing");
+  app.add_option("--master", master, "data-parallel: ADDR:PORT where rank 0 hosts the rendezvous (default "
+                 "127.0.0.1:29500)");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
 
   nlohmann::json overrides = nlohmann::json::object();
@@ -70,7 +74,15 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
   if (!device.empty()) overrides["device"] = device;
   if (method_flags.apply) method_flags.apply(&overrides);
 
-  const TrainerOptions options{quiet, true};
+  // Joins the other ranks first (blocks until all are there): every rank then builds the same method with the same
+  // seed, and rank 0 alone writes the run.
+  const ProcessGroupOptions group_options =
+      ProcessGroupOptions().rank(rank).world_size(world_size).master(master).device(device.empty() ? "auto" : device);
+  group_options.Check();
+  ProcessGroup group(group_options);
+  const bool silent = rank > 0;
+  TrainerOptions options{quiet || silent, true};
+  options.parallel = group.data_parallel();
   std::unique_ptr<Trainer> trainer;
   std::string run_dir;
   if (!resume.empty()) {
@@ -78,7 +90,7 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
     NE_CHECK(config_file.empty(), "--resume takes the run's own config: drop --config (flags still override keys)");
     run_dir = resume;
     trainer = ResumeTraining(resume, overrides, options);
-    std::fprintf(stderr, "resuming %s (%s) at step %lld\n", resume.c_str(), trainer->method().Name().c_str(),
+    if (!silent) std::fprintf(stderr, "resuming %s (%s) at step %lld\n", resume.c_str(), trainer->method().Name().c_str(),
                  static_cast<long long>(trainer->progress().step));
   } else {
     NE_CHECK(!out.empty(), "--out RUN is required (the run folder to create)");
@@ -93,11 +105,20 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
     run_dir = out;
     const double t0 = NowSeconds();
     trainer = StartTraining(method, user, out, options);
-    std::fprintf(stderr, "%s: built in %.1f s (%d threads)\n", method.c_str(), NowSeconds() - t0,
-                 ConfigureThreads());
+    const int threads = ConfigureThreads();
+    if (!silent) std::fprintf(stderr, "%s: built in %.1f s (%d threads)\n", method.c_str(), NowSeconds() - t0, threads);
+  }
+  if (world_size > 1 && !silent) {
+    std::fprintf(stderr, "data-parallel: %d ranks over %s (%s); each takes 1/%d of every batch\n", world_size,
+                 master.c_str(), group.backend().c_str(), world_size);
   }
   TrainResult result = trainer->Train();
   const auto& p = trainer->progress();
+  if (silent) {
+    std::fprintf(stderr, "rank %d: trained %lld steps in %.1f s (rank 0 writes the run)\n", rank,
+                 static_cast<long long>(p.step), p.train_seconds);
+    return 0;
+  }
   std::printf("trained %lld steps in %.1f s", static_cast<long long>(p.step), p.train_seconds);
   if (!result.evaluation.headline.empty()) std::printf("; %s", result.evaluation.headline.c_str());
   std::printf("\nrun: %s (render with `nerfedit render %s --out DIR`)\n", run_dir.c_str(), run_dir.c_str());
@@ -107,6 +128,8 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
   std::printf("\n");
   return 0;
 }
+
+namespace {
 
 MethodFlags NerfFlags() {
   auto field = std::make_shared<std::string>();

@@ -22,15 +22,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using testing::TempDir;
 
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 #define EXPECT_ERROR_HAS(call, ...)                                                         \
   do {                                                                                      \
     const std::string message = ErrorOf([&] { call; });                                     \

@@ -34,10 +34,17 @@ enum class Shape { kSphere, kBox, kCylinder, kCone, kTorus };
 struct TraceObject {
   Shape shape;
   Vec3 center, size, color;
-  double cos_r, sin_r, specular;
-  // World -> local rotation is Rz(-rotation_z).
-  Vec3 ToLocal(Vec3 v) const { return {cos_r * v.x + sin_r * v.y, -sin_r * v.x + cos_r * v.y, v.z}; }
-  Vec3 ToWorld(Vec3 v) const { return {cos_r * v.x - sin_r * v.y, sin_r * v.x + cos_r * v.y, v.z}; }
+  double specular;
+  double bound_r2;   // squared radius of a sphere around the centre holding the object (cheap ray culling)
+  double rot[3][3];  // world_from_local rotation Rz(rotation_z) Rx(rotation_x), row-major
+  Vec3 ToLocal(Vec3 v) const {  // R^T v
+    return {rot[0][0] * v.x + rot[1][0] * v.y + rot[2][0] * v.z, rot[0][1] * v.x + rot[1][1] * v.y + rot[2][1] * v.z,
+            rot[0][2] * v.x + rot[1][2] * v.y + rot[2][2] * v.z};
+  }
+  Vec3 ToWorld(Vec3 v) const {
+    return {rot[0][0] * v.x + rot[0][1] * v.y + rot[0][2] * v.z, rot[1][0] * v.x + rot[1][1] * v.y + rot[1][2] * v.z,
+            rot[2][0] * v.x + rot[2][1] * v.y + rot[2][2] * v.z};
+  }
 };
 
 struct Hit {
@@ -202,9 +209,12 @@ struct Tracer {
       t.center = FromArray(o.center);
       t.size = FromArray(o.size);
       t.color = FromArray(o.color);
-      t.cos_r = std::cos(o.rotation_z);
-      t.sin_r = std::sin(o.rotation_z);
+      const double cz = std::cos(o.rotation_z), sz = std::sin(o.rotation_z);
+      const double cx = std::cos(o.rotation_x), sx = std::sin(o.rotation_x);
+      const double rot[3][3] = {{cz, -sz * cx, sz * sx}, {sz, cz * cx, -cz * sx}, {0, sx, cx}};
+      std::copy(&rot[0][0], &rot[0][0] + 9, &t.rot[0][0]);
       t.specular = o.specular;
+      t.bound_r2 = 1.0001 * Dot(t.size, t.size);  // the local box's corners
       objects.push_back(t);
     }
   }
@@ -212,7 +222,7 @@ struct Tracer {
   // Nearest hit with t > tmin; the normal is in world space and unit length.
   Hit Trace(Vec3 origin, Vec3 dir, double tmin) const {
     Hit hit;
-    if (dir.z != 0) {
+    if (dir.z != 0 && scene.ground_half_extent > 0) {
       const double t = -origin.z / dir.z;
       const Vec3 p = origin + dir * t;
       const double e = scene.ground_half_extent;
@@ -224,7 +234,11 @@ struct Tracer {
     }
     for (size_t k = 0; k < objects.size(); ++k) {
       const TraceObject& ob = objects[k];
-      const Vec3 o = ob.ToLocal(origin - ob.center), d = ob.ToLocal(dir);
+      // Skip objects whose bounding sphere the ray (unit direction) misses or has behind it.
+      const Vec3 oc = origin - ob.center;
+      const double b = Dot(oc, dir), c = Dot(oc, oc) - ob.bound_r2;
+      if (c > 0 && (b > 0 || b * b < c)) continue;
+      const Vec3 o = ob.ToLocal(oc), d = ob.ToLocal(dir);
       Vec3 n;
       double t = kInf;
       switch (ob.shape) {

@@ -24,32 +24,6 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 const std::set<std::string> kShapes = {"sphere", "box", "cylinder", "cone", "torus"};
 
-// A 3-vector key must be exactly three numbers (nlohmann would silently drop extra elements).
-void ReadVec3(JsonReader& reader, const Json& json, const std::string& context, const char* key, bool required,
-              std::array<float, 3>* out) {
-  if (!json.contains(key)) {
-    NE_CHECK(!required, context, ": missing required key \"", key, "\"");
-    reader.Optional(key, out);
-    return;
-  }
-  const Json& v = json.at(key);
-  NE_CHECK(v.is_array() && v.size() == 3 && v[0].is_number() && v[1].is_number() && v[2].is_number(), context,
-           ": \"", key, "\" must be 3 numbers, got ", v.dump());
-  reader.Optional(key, out);
-}
-
-// The shortest decimal that reads back as the same float, so the JSON shows 0.78 rather than 0.7799999713897705.
-double ShortFloat(float v) {
-  char buf[32];
-  for (int digits = 6; digits <= 9; ++digits) {
-    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
-    if (std::strtof(buf, nullptr) == v) return std::strtod(buf, nullptr);
-  }
-  return v;
-}
-
-nlohmann::json Vec3Json(const std::array<float, 3>& v) { return {ShortFloat(v[0]), ShortFloat(v[1]), ShortFloat(v[2])}; }
-
 nlohmann::json AabbJson(const std::vector<float>& aabb) {
   nlohmann::json out = nlohmann::json::array();
   for (float v : aabb) out.push_back(ShortFloat(v));
@@ -72,6 +46,7 @@ nlohmann::json ProceduralScene::ToJson() const {
                     {"size", Vec3Json(o.size)},
                     {"rotation_z", ShortFloat(o.rotation_z)},
                     {"specular", ShortFloat(o.specular)}});
+    if (o.rotation_x != 0) objs.back()["rotation_x"] = ShortFloat(o.rotation_x);
   }
   return {{"objects", objs},
           {"ground_color_a", Vec3Json(ground_color_a)},
@@ -96,17 +71,17 @@ ProceduralScene ProceduralScene::FromJson(const nlohmann::json& json) {
     JsonReader o(objs[i], oc);
     ProceduralObject obj;
     o.Required("name", &obj.name).Required("shape", &obj.shape);
-    ReadVec3(o, objs[i], oc, "color", true, &obj.color);
-    ReadVec3(o, objs[i], oc, "center", true, &obj.center);
-    ReadVec3(o, objs[i], oc, "size", true, &obj.size);
-    o.Optional("rotation_z", &obj.rotation_z).Optional("specular", &obj.specular);
+    o.RequiredVec3("color", &obj.color);
+    o.RequiredVec3("center", &obj.center);
+    o.RequiredVec3("size", &obj.size);
+    o.Optional("rotation_z", &obj.rotation_z).Optional("specular", &obj.specular).Optional("rotation_x", &obj.rotation_x);
     o.Finish();
     s.objects.push_back(obj);
   }
-  ReadVec3(r, json, context, "ground_color_a", false, &s.ground_color_a);
-  ReadVec3(r, json, context, "ground_color_b", false, &s.ground_color_b);
-  ReadVec3(r, json, context, "background", false, &s.background);
-  ReadVec3(r, json, context, "light_direction", false, &s.light_direction);
+  r.OptionalVec3("ground_color_a", &s.ground_color_a);
+  r.OptionalVec3("ground_color_b", &s.ground_color_b);
+  r.OptionalVec3("background", &s.background);
+  r.OptionalVec3("light_direction", &s.light_direction);
   r.Optional("ground_half_extent", &s.ground_half_extent).Optional("checker_size", &s.checker_size);
   r.Optional("ambient", &s.ambient).Optional("shininess", &s.shininess).Optional("aabb", &s.aabb);
   r.Finish();
@@ -120,10 +95,11 @@ void ProceduralScene::Check() const {
   for (int a = 0; a < 3; ++a) {
     NE_CHECK(aabb[a] < aabb[a + 3], c, ": aabb min ", aabb[a], " must be below max ", aabb[a + 3], " on axis ", a);
   }
-  NE_CHECK(ground_half_extent > 0 && checker_size > 0, c, ": ground_half_extent (", ground_half_extent,
-           ") and checker_size (", checker_size, ") must be positive");
-  NE_CHECK(-ground_half_extent >= aabb[0] && ground_half_extent <= aabb[3] && -ground_half_extent >= aabb[1] &&
-               ground_half_extent <= aabb[4] && aabb[2] <= 0 && aabb[5] >= 0,
+  NE_CHECK(ground_half_extent >= 0 && checker_size > 0, c, ": ground_half_extent (", ground_half_extent,
+           ") must be >= 0 (0: no ground) and checker_size (", checker_size, ") positive");
+  NE_CHECK(ground_half_extent == 0 || (-ground_half_extent >= aabb[0] && ground_half_extent <= aabb[3] &&
+                                        -ground_half_extent >= aabb[1] && ground_half_extent <= aabb[4] &&
+                                        aabb[2] <= 0 && aabb[5] >= 0),
            c, ": the ground square (half extent ", ground_half_extent, " at z=0) does not fit in the aabb");
   CheckColor(ground_color_a, c + ": ground_color_a");
   CheckColor(ground_color_b, c + ": ground_color_b");
@@ -147,10 +123,15 @@ void ProceduralScene::Check() const {
       NE_CHECK(o.size[0] == o.size[1] && o.size[2] < o.size[0], oc, ": a torus needs size.x == size.y > size.z",
                " (outer radius, outer radius, tube radius), got [", o.size[0], ",", o.size[1], ",", o.size[2], "]");
     }
-    // Half extents of the rotated local box, which must lie inside the scene bounds.
-    const double cr = std::abs(std::cos(o.rotation_z)), sr = std::abs(std::sin(o.rotation_z));
-    const double hx = cr * o.size[0] + sr * o.size[1], hy = sr * o.size[0] + cr * o.size[1], hz = o.size[2];
-    const double ext[3] = {hx, hy, hz};
+    // Half extents of the rotated local box (R = Rz Rx: ext_a = sum_j |R_aj| size_j), which must lie inside the
+    // scene bounds.
+    const double cz = std::cos(o.rotation_z), sz = std::sin(o.rotation_z);
+    const double cx = std::cos(o.rotation_x), sx = std::sin(o.rotation_x);
+    const double rot[3][3] = {{cz, -sz * cx, sz * sx}, {sz, cz * cx, -cz * sx}, {0, sx, cx}};
+    double ext[3];
+    for (int a = 0; a < 3; ++a) {
+      ext[a] = std::abs(rot[a][0]) * o.size[0] + std::abs(rot[a][1]) * o.size[1] + std::abs(rot[a][2]) * o.size[2];
+    }
     for (int a = 0; a < 3; ++a) {
       NE_CHECK(o.center[a] - ext[a] >= aabb[a] - 1e-5 && o.center[a] + ext[a] <= aabb[a + 3] + 1e-5, oc,
                ": extends to [", o.center[a] - ext[a], ",", o.center[a] + ext[a], "] on axis ", a,

@@ -19,18 +19,21 @@ namespace nerfedit {
 //   cylinder: axis along z, cross-section semi-axes size.x, size.y, half height size.z, capped
 //   cone:     apex at centre.z + size.z, capped base at centre.z - size.z with semi-axes size.x, size.y
 //   torus:    in the xy plane, tube radius size.z, major radius size.x - size.z (size.x must equal size.y)
+// The object's local frame is rotated by rotation_x about its x axis, then by rotation_z about z:
+// x_world = centre + Rz(rotation_z) Rx(rotation_x) x_local (a tilted chair back, a nose cone pointing forward).
 struct ProceduralObject {
   std::string name;
   std::string shape;
   std::array<float, 3> color{}, center{}, size{};
   float rotation_z = 0;     // radians, counter-clockwise seen from +z
   float specular = 0.25f;   // Blinn-Phong highlight strength (white light)
+  float rotation_x = 0;     // radians, about the local x axis, applied before rotation_z (JSON: written when non-zero)
 };
 
 struct ProceduralScene {
   std::vector<ProceduralObject> objects;
   std::array<float, 3> ground_color_a{0.78f, 0.78f, 0.74f}, ground_color_b{0.52f, 0.52f, 0.56f};
-  float ground_half_extent = 1.5f;  // the ground is the square |x|,|y| <= this at z = 0
+  float ground_half_extent = 1.5f;  // the ground is the square |x|,|y| <= this at z = 0; 0: no ground
   float checker_size = 0.25f;
   std::array<float, 3> background{1, 1, 1};             // colour of rays that miss everything
   std::array<float, 3> light_direction{0.45f, 0.3f, 0.84f};  // from the scene towards the (directional) light

@@ -5,6 +5,7 @@
 #include "edit/selection.h"
 #include "fields/field.h"
 #include "util/error.h"
+#include "util/test_util.h"
 
 namespace nerfedit::testing {
 
@@ -72,17 +73,6 @@ inline at::Tensor Points(std::initializer_list<std::array<float, 3>> pts) {
   int64_t i = 0;
   for (const auto& p : pts) out[i++] = torch::tensor({p[0], p[1], p[2]});
   return out;
-}
-
-// The nerfedit::Error message f() throws, or "(no error)".
-template <typename F>
-std::string ErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 inline at::Tensor UpDirections(int64_t n) { return torch::tensor({0.0f, 0.0f, 1.0f}).expand({n, 3}).contiguous(); }

@@ -36,6 +36,8 @@ at::Tensor Normalized(const at::Tensor& x) { return x / x.norm(2, -1, /*keepdim=
 void SelectionOptions::Check(const std::string& context) const {
   NE_CHECK(std::isfinite(temperature_) && temperature_ > 0, context, ": temperature must be > 0, got ", temperature_);
   NE_CHECK(threshold_ >= 0 && threshold_ < 1, context, ": threshold must be in [0, 1), got ", threshold_);
+  NE_CHECK(relevancy_ == "softmax" || relevancy_ == "pairwise", context,
+           ": relevancy must be softmax or pairwise, got \"", relevancy_, "\"");
   NE_CHECK(box_.empty() || box_.size() == 6, context, ": box must be empty or 6 values xmin,ymin,zmin,xmax,ymax,zmax, got ",
            box_.size(), " values");
   for (size_t i = 0; i < box_.size() && i < 3; ++i) {
@@ -72,7 +74,12 @@ at::Tensor Selection::Probability(const at::Tensor& features, const at::Tensor& 
   if (kind_ == Kind::kText) {
     // Embeddings are moved to the features' device/dtype when used (a no-op when they already match).
     at::Tensor e = Normalized(torch::cat({query_.unsqueeze(0), negatives_}).to(opts));  // [K+1,F]
-    p = torch::softmax(f.matmul(e.t()) / options_.temperature(), -1).select(1, 0);
+    const at::Tensor s = f.matmul(e.t()) / options_.temperature();  // [N,K+1]
+    if (options_.relevancy() == "pairwise") {
+      p = torch::sigmoid(s.select(1, 0) - std::get<0>(s.slice(1, 1).max(1)));
+    } else {
+      p = torch::softmax(s, -1).select(1, 0);
+    }
   } else {
     p = f.matmul(Normalized(query_.to(opts))).clamp_min(0).clamp_max(1);
   }
@@ -106,6 +113,7 @@ nlohmann::json Selection::ToJson() const {
                       {"query", ToVector(query_)},
                       {"temperature", options_.temperature()},
                       {"threshold", options_.threshold()},
+                      {"relevancy", options_.relevancy()},
                       {"box", options_.box()}};
   if (kind_ == Kind::kText) {
     nlohmann::json negatives = nlohmann::json::array();
@@ -122,8 +130,10 @@ Selection Selection::FromJson(const nlohmann::json& json, const std::string& con
   std::vector<std::vector<float>> negatives;
   double temperature = SelectionOptions().temperature(), threshold = SelectionOptions().threshold();
   std::vector<float> box;
+  std::string relevancy = SelectionOptions().relevancy();  // absent in edit lists written before it existed
   r.Required("label", &label).Required("kind", &kind).Required("query", &query);
   r.Optional("temperature", &temperature).Optional("threshold", &threshold).Optional("box", &box);
+  r.Optional("relevancy", &relevancy);
   NE_CHECK(kind == "text" || kind == "feature", context, ": key \"kind\" is \"", kind,
            "\", expected \"text\" or \"feature\"");
   if (kind == "text") {
@@ -133,7 +143,8 @@ Selection Selection::FromJson(const nlohmann::json& json, const std::string& con
   }
   r.Finish();
   NE_CHECK(!query.empty(), context, ": key \"query\" is empty");
-  const SelectionOptions options = SelectionOptions().temperature(temperature).threshold(threshold).box(box);
+  const SelectionOptions options =
+      SelectionOptions().temperature(temperature).threshold(threshold).box(box).relevancy(relevancy);
   options.Check(context);
   const int64_t dim = static_cast<int64_t>(query.size());
   at::Tensor q = torch::tensor(query);

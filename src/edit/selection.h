@@ -14,6 +14,12 @@ struct SelectionOptions {
   TORCH_ARG(double, threshold) = 0.5;    // Mask(): p > threshold, in [0, 1)
   // Empty, or {xmin, ymin, zmin, xmax, ymax, zmax}: points outside get p = 0 (disambiguates repeated objects).
   TORCH_ARG(std::vector<float>, box) = {};
+  // How a text query's score is made from its similarities s_q, s_i (to the query and to each negative):
+  //   "softmax"  (DFF Eq. 5): p = exp(s_q/T) / (exp(s_q/T) + sum_i exp(s_i/T)) — for a few negatives naming the
+  //              scene's other things; with many, the query's share is diluted below any threshold.
+  //   "pairwise" (LERF's relevancy): p = min_i exp(s_q/T) / (exp(s_q/T) + exp(s_i/T)) = sigmoid((s_q - max_i s_i)/T)
+  //              — for a long canonical list: p > 0.5 exactly where the query describes the point best.
+  TORCH_ARG(std::string, relevancy) = "softmax";
 
  public:
   void Check(const std::string& context) const;  // throws naming the option and its value

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/data_parallel.h"
 #include "engine/lr_schedule.h"
 #include "engine/trainer_config.h"
 
@@ -77,6 +78,15 @@ class Method {
   // adaptive state (an occupancy grid, a batch size) that resuming must restore.
   virtual void SaveState(torch::serialize::OutputArchive& archive) = 0;
   virtual void LoadState(torch::serialize::InputArchive& archive) = 0;
+
+  // Data-parallel runs (the method got its DataParallel at construction). The tensors every rank holds identically
+  // (shared weights, adaptive buffers such as an occupancy grid): broadcast from rank 0 when training starts and
+  // compared across ranks at every checkpoint, which stops the run if they drifted apart. Default: the parameters of
+  // every optimizer; a method that shards some of them (per-image latents) returns only the shared ones.
+  virtual std::vector<at::Tensor> ReplicatedState();
+  // Called on every rank before rank 0 alone writes a checkpoint: a method whose state is sharded across ranks
+  // collects it into rank 0's here (SaveState itself runs on rank 0 only and must not communicate).
+  virtual void GatherForCheckpoint() {}
 };
 
 }  // namespace nerfedit

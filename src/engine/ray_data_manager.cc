@@ -29,6 +29,22 @@ at::Tensor PixelBatch::PixelMean(const at::Tensor& per_ray) const {
   return per_ray.view({num_pixels(), rays_per_pixel, -1}).mean(1);
 }
 
+PixelBatch PixelBatch::Slice(int64_t begin, int64_t end) const {
+  NE_CHECK(0 <= begin && begin <= end && end <= num_pixels(), "pixel slice [", begin, ", ", end, ") of a batch of ",
+           num_pixels());
+  const int64_t r0 = begin * rays_per_pixel, r1 = end * rays_per_pixel;
+  PixelBatch s;
+  s.rays = rays.Slice(r0, r1);
+  s.target = target.slice(0, begin, end);
+  s.background = background.dim() == 2 ? background.slice(0, r0, r1) : background;
+  s.camera = camera.slice(0, r0, r1);
+  s.xy = xy.slice(0, r0, r1);
+  s.index = index.slice(0, begin, end);
+  if (sample_offsets.defined()) s.sample_offsets = sample_offsets.slice(0, r0, r1);
+  s.rays_per_pixel = rays_per_pixel;
+  return s;
+}
+
 PixelBatch RayDataManager::Sample(int64_t pixels) const { return SampleFrom(pixels, 0, num_images_); }
 
 PixelBatch RayDataManager::SampleFrom(int64_t pixels, int64_t first_image, int64_t last_image) const {

@@ -18,9 +18,14 @@ struct PixelBatch {
   at::Tensor camera;          // [R] i64 training-image index of each ray
   at::Tensor xy;              // [R,2] f32 where each ray crosses its image (x, y) in pixels
   at::Tensor index;           // [P] i64 flat pixel index over all training images (image * H * W + y * W + x)
+  // [R] f32 in [0,1) or undefined: the sampler's jitter for each ray, drawn with the batch (the `nerf` method draws
+  // it for the occupancy sampler) so that a data-parallel rank's slice gets the draws one process would make.
+  at::Tensor sample_offsets;
   int64_t rays_per_pixel = 1;
 
   int64_t num_pixels() const { return index.defined() ? index.size(0) : 0; }
+  // Pixels [begin, end) with their rays (a data-parallel rank's share of a global batch).
+  PixelBatch Slice(int64_t begin, int64_t end) const;
   // Per-ray values [R,C] averaged over each pixel's rays -> [P,C] (what the pixel's colour is compared with).
   at::Tensor PixelMean(const at::Tensor& per_ray) const;
 };

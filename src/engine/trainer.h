@@ -15,6 +15,9 @@ namespace nerfedit {
 struct TrainerOptions {
   bool quiet = false;             // no progress bar, no log lines
   bool save_eval_images = true;   // the final evaluation writes its images into RUN/eval/
+  // Data-parallel training: this process's rank and the collectives (engine/distributed.h). Rank 0 alone writes the
+  // run (run.json, checkpoints, curve, evaluation); the other ranks train silently and write nothing.
+  DataParallel parallel;
 };
 
 struct TrainResult {
@@ -33,8 +36,13 @@ class Trainer {
   // train.json. On an error before the first checkpoint of a new run, removes the run folder.
   TrainResult Train();
 
-  // Data-parallel training: called by the method (StepContext::ReduceGradients) between backward and step.
+  // Data-parallel training: called by the method (StepContext::ReduceGradients) between backward and step. Set
+  // from options.parallel's collective when there is one (averaging over the ranks); tests set their own.
   void SetGradientReducer(GradientReducer reducer) { reducer_ = std::move(reducer); }
+  // A folder removed with the trainer: where a rank other than 0 builds its method (caches it must not put into
+  // rank 0's run folder).
+  void RemoveOnExit(std::string scratch_dir) { scratch_dir_ = std::move(scratch_dir); }
+  ~Trainer();
 
   Method& method() { return *method_; }
   const std::string& run_dir() const { return run_dir_; }
@@ -45,12 +53,19 @@ class Trainer {
   void Save();
   void RecordEval(const Evaluation& evaluation);
   bool Done() const;
+  bool Writes() const { return options_.parallel.rank == 0; }
+  // Data-parallel: every rank must take the same decisions (stop, evaluate, checkpoint): the step's time is the
+  // slowest rank's and an interrupt on any rank stops all.
+  void AgreeOnProgress(double step_seconds);
+  // Data-parallel: throws when the ranks' replicated state (Method::ReplicatedState) differs.
+  void CheckRanksAgree();
 
   std::unique_ptr<Method> method_;
   std::string run_dir_;
   TrainerOptions options_;
   TrainingProgress progress_;
   GradientReducer reducer_;
+  std::string scratch_dir_;
 };
 
 // A new run in run_dir (which must not exist or be empty): `build` constructs the method (data loading may write

@@ -57,7 +57,10 @@ class TruncExpFunction : public torch::autograd::Function<TruncExpFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
     ctx->save_for_backward({x});
-    return x.exp();
+    // Forward clamped far above any useful density (e^80 ~ 5e34) so it stays finite: an inf density times a
+    // zero-length interval (rays that miss the box) is NaN. LOLNeRF without its background model pushed raw
+    // densities past 88 (float32's exp overflow) within 400 steps.
+    return x.clamp_max(80.0).exp();
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {

@@ -1,15 +1,22 @@
 #include "methods/method_registry.h"
 
+#include <unistd.h>
+
 #include <deque>
+#include <filesystem>
 #include <mutex>
 
 #include "methods/dff/dff_method.h"
+#include "methods/lolnerf/lolnerf_method.h"
+#include "methods/lolnerf/lolnerf_run.h"
 #include "methods/nerf/nerf_method.h"
 #include "methods/nerf/nerf_run.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 
 namespace nerfedit {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -24,8 +31,8 @@ MethodEntry NerfEntry() {
   e.defaults = [](const nlohmann::json& user) {
     return NerfConfig::ForField(user.value("field", std::string("hash_grid"))).ToJson();
   };
-  e.create = [](const nlohmann::json& config, const std::string&, bool) {
-    return std::make_unique<NerfMethod>(NerfConfig::FromJson(config, "nerf config"));
+  e.create = [](const nlohmann::json& config, const std::string&, const TrainerOptions& options) {
+    return std::make_unique<NerfMethod>(NerfConfig::FromJson(config, "nerf config"), options.parallel);
   };
   e.load_scene = [](const std::string& run_dir, const std::string& device) {
     const RunHeader header = ReadRunJson(run_dir);
@@ -44,14 +51,32 @@ MethodEntry DffEntry() {
   e.name = "dff";
   e.summary = "distilled feature field: select by text / click / patch, then edit";
   e.defaults = [](const nlohmann::json&) { return DffConfig().ToJson(); };
-  e.create = [](const nlohmann::json& config, const std::string& run_dir, bool quiet) {
-    return std::make_unique<DffMethod>(DffConfig::FromJson(config, "dff config"), run_dir, quiet);
+  e.create = [](const nlohmann::json& config, const std::string& run_dir, const TrainerOptions& options) {
+    return std::make_unique<DffMethod>(DffConfig::FromJson(config, "dff config"), run_dir, options.quiet,
+                                       options.parallel);
   };
   e.load_scene = [](const std::string& run_dir, const std::string& device) {
     return LoadDffRun(run_dir, device, [device](const std::string& other) { return LoadSceneField(other, device); });
   };
   e.load = [load = e.load_scene](const std::string& run_dir, const std::string& device) {
     return std::shared_ptr<Renderable>(load(run_dir, device));
+  };
+  return e;
+}
+
+MethodEntry LolnerfEntry() {
+  MethodEntry e;
+  e.name = "lolnerf";
+  e.summary = "LOLNeRF: a category model from one view per object (GLO latents, landmark poses, fg/bg)";
+  e.defaults = [](const nlohmann::json& user) {
+    return LolnerfConfig::ForField(user.value("field", std::string("hash_grid"))).ToJson();
+  };
+  e.create = [](const nlohmann::json& config, const std::string& run_dir, const TrainerOptions& options) {
+    return std::make_unique<LolnerfMethod>(LolnerfConfig::FromJson(config, "lolnerf config"), run_dir,
+                                           options.quiet, options.parallel);
+  };
+  e.load = [](const std::string& run_dir, const std::string& device) {
+    return std::shared_ptr<Renderable>(LoadLolnerfRun(run_dir, device));
   };
   return e;
 }
@@ -66,6 +91,7 @@ std::deque<MethodEntry>& MutableMethods() {
   static std::deque<MethodEntry> methods = {  // a deque: references stay valid as methods are added
       NerfEntry(),
       DffEntry(),
+      LolnerfEntry(),
   };
   return methods;
 }
@@ -97,7 +123,19 @@ std::unique_ptr<Trainer> StartTraining(const std::string& method, const nlohmann
   const MethodEntry& entry = FindMethod(method);
   NE_CHECK(user.is_object(), method, " config: expected a JSON object");
   const nlohmann::json config = MergeConfig(entry.defaults(user), user);
-  return StartRun(run_dir, [&] { return entry.create(config, run_dir, options.quiet); }, options);
+  if (options.parallel.rank > 0) {
+    // The run folder is rank 0's (possibly on another machine); this rank's method keeps its caches in a scratch
+    // folder of its own.
+    const std::string scratch = (fs::temp_directory_path() / ("nerfedit-rank" + std::to_string(options.parallel.rank) +
+                                                             "-" + std::to_string(::getpid())))
+                                    .string();
+    std::error_code ignored;
+    fs::remove_all(scratch, ignored);
+    auto trainer = StartRun(scratch, [&] { return entry.create(config, scratch, options); }, options);
+    trainer->RemoveOnExit(scratch);
+    return trainer;
+  }
+  return StartRun(run_dir, [&] { return entry.create(config, run_dir, options); }, options);
 }
 
 std::unique_ptr<Trainer> ResumeTraining(const std::string& run_dir, const nlohmann::json& overrides,
@@ -105,7 +143,7 @@ std::unique_ptr<Trainer> ResumeTraining(const std::string& run_dir, const nlohma
   const RunHeader header = ReadRunJson(run_dir);
   const MethodEntry& entry = FindMethod(header.method);
   const nlohmann::json config = MergeConfig(header.config, overrides);
-  return ResumeRun(run_dir, [&] { return entry.create(config, run_dir, options.quiet); }, options);
+  return ResumeRun(run_dir, [&] { return entry.create(config, run_dir, options); }, options);
 }
 
 std::shared_ptr<Renderable> LoadRenderableRun(const std::string& run_dir, const std::string& device) {

@@ -121,7 +121,7 @@ void RegisterColourOnce() {
     e.name = "colour";
     e.summary = "fit one colour to noisy observations (the example method)";
     e.defaults = [](const nlohmann::json&) { return ColourConfig().ToJson(); };
-    e.create = [](const nlohmann::json& config, const std::string&, bool) {
+    e.create = [](const nlohmann::json& config, const std::string&, const TrainerOptions&) {
       return std::make_unique<ColourMethod>(ColourConfig::FromJson(config));
     };
     e.load = LoadColourRun;

@@ -19,15 +19,6 @@ void WriteRaw(const std::string& path, const std::string& header, const std::str
   out << header << data;
 }
 
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Safetensors, RoundTripKeepsValuesDtypesAndMetadata) {
   testing::TempDir dir;
   TensorMap tensors = {{"a.weight", torch::randn({3, 4})},

@@ -102,7 +102,16 @@ RaySamples OccupancyGrid::March(const RayBatch& rays, const at::Tensor& near, co
   const float step = static_cast<float>(options.step_size());
   const int64_t max_samples = options.max_samples_per_ray();
   NE_CHECK(step > 0, "march step_size must be > 0, got ", step);
-  auto start_offset = options.jitter() ? at::rand({num_rays}, at::kFloat) : at::zeros({num_rays}, at::kFloat);
+  at::Tensor start_offset;
+  if (!options.jitter()) {
+    start_offset = at::zeros({num_rays}, at::kFloat);
+  } else if (options.offsets().defined()) {
+    NE_CHECK(options.offsets().numel() == num_rays, "march: ", options.offsets().numel(), " offsets for ", num_rays,
+             " rays");
+    start_offset = options.offsets().detach().to(at::kCPU, at::kFloat).contiguous();
+  } else {
+    start_offset = at::rand({num_rays}, at::kFloat);
+  }
 
   const float* o = origins.data_ptr<float>();
   const float* d = directions.data_ptr<float>();

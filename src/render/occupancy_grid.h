@@ -23,6 +23,9 @@ struct MarchOptions {
   TORCH_ARG(double, step_size) = 0.01;           // world units between samples
   TORCH_ARG(int64_t, max_samples_per_ray) = 1024;
   TORCH_ARG(bool, jitter) = false;               // random start offset in [0, step) (training)
+  // [R] f32 in [0, 1): the jitter's draws, made by the caller (a data-parallel rank's share of a global batch's
+  // draws); undefined = drawn here.
+  TORCH_ARG(at::Tensor, offsets);
 };
 
 class OccupancyGrid {

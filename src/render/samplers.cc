@@ -8,14 +8,23 @@ namespace nerfedit {
 
 at::Tensor StratifiedEdges(const at::Tensor& near, const at::Tensor& far, int64_t num_samples, bool jitter) {
   NE_CHECK(num_samples >= 1, "stratified sampler: num_samples must be >= 1, got ", num_samples);
+  if (!jitter) return StratifiedEdges(near, far, num_samples, at::Tensor());
+  return StratifiedEdges(near, far, num_samples, at::rand({near.size(0), num_samples + 1}, near.options()));
+}
+
+at::Tensor StratifiedEdges(const at::Tensor& near, const at::Tensor& far, int64_t num_samples,
+                           const at::Tensor& uniforms) {
+  NE_CHECK(num_samples >= 1, "stratified sampler: num_samples must be >= 1, got ", num_samples);
   auto steps = at::linspace(0, 1, num_samples + 1, near.options());                // [S+1]
   auto edges = near.unsqueeze(1) + (far - near).unsqueeze(1) * steps.unsqueeze(0);  // [R,S+1]
-  if (!jitter) return edges;
+  if (!uniforms.defined()) return edges;
+  NE_CHECK(uniforms.sizes() == edges.sizes(), "stratified sampler: uniforms must be ", edges.sizes(), ", got ",
+           uniforms.sizes());
   // Jitter each edge inside the stratum between its neighbours' midpoints, keeping near/far fixed.
   auto mids = (edges.slice(1, 1) + edges.slice(1, 0, -1)) * 0.5f;                  // [R,S]
   auto lower = at::cat({edges.slice(1, 0, 1), mids}, 1);
   auto upper = at::cat({mids, edges.slice(1, -1)}, 1);
-  auto u = at::rand_like(edges);
+  auto u = uniforms.to(edges.options()).clone();
   u.select(1, 0).fill_(0);
   u.select(1, num_samples).fill_(1);
   return lower + (upper - lower) * u;

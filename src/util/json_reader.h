@@ -2,6 +2,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <set>
 #include <string>
 
@@ -37,6 +38,10 @@ class JsonReader {
     return Optional(key, value);
   }
 
+  // A 3-vector key: exactly three numbers (nlohmann would silently drop extra elements).
+  JsonReader& OptionalVec3(const char* key, std::array<float, 3>* value);
+  JsonReader& RequiredVec3(const char* key, std::array<float, 3>* value);
+
   const Json& Sub(const char* key);  // json[key], which must exist; marks it used.
 
   // Throws naming every key that no Optional/Required call consumed.
@@ -48,6 +53,10 @@ class JsonReader {
   std::set<std::string> used_;
 };
 
-Json ReadJsonFile(const std::string& path);  // Clear error for a missing file or a syntax error (with the position).
+Json ReadJsonFile(const std::string& path);
+
+// The shortest decimal that reads back as the same float, so JSON shows 0.78 rather than 0.7799999713897705.
+double ShortFloat(float v);
+Json Vec3Json(const std::array<float, 3>& v);  // [x, y, z] with ShortFloat  // Clear error for a missing file or a syntax error (with the position).
 
 }  // namespace nerfedit

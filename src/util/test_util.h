@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include "util/error.h"
+
 namespace nerfedit::testing {
 
 // A fresh empty directory under the system temp dir, removed when the object dies.
@@ -21,6 +23,20 @@ class TempDir {
 std::string SharedDataDir();
 
 }  // namespace nerfedit::testing
+
+namespace nerfedit {
+// The nerfedit::Error message f() throws, or "(no error)".
+template <typename F>
+std::string ErrorOf(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace nerfedit
 
 // Skips the current test with a reason when ../shared/data is absent.
 #define NE_REQUIRE_SHARED_DATA(var)                                                          \

@@ -108,9 +108,9 @@ ThreadSetting PolicyThreads(ThreadWork work, double macs, int cores) {
     case ThreadWork::kKernels:
       return kernels;
     case ThreadWork::kMatmul:
-      return macs >= kMatmulMinMacs ? ThreadSetting{cores, cores} : kernels;  // DRAFT
+      return macs >= kMatmulMinMacs ? ThreadSetting{cores, 1} : kernels;
     case ThreadWork::kConv:
-      return {1, cores};
+      return kernels;
   }
   return kernels;
 }

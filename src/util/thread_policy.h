@@ -9,12 +9,13 @@
 //   ThreadWork::kKernels  at::parallel_for kernels (hash encoding, compositing) and many-row narrow MLPs (the hash-grid
 //                         field's 64-wide nets): torch gets the cores, BLAS one thread. The process default, set by
 //                         ConfigureThreads().
-//   ThreadWork::kMatmul   large matrix products (CLIP / DINO transformer towers, NeRF's 8x256 MLP): BLAS gets the
-//                         cores. Products below kMatmulMinMacs multiply-adds (CLIP's image tower at batch 1) are
-//                         faster on one BLAS thread and keep the default.
+//   ThreadWork::kMatmul   matrix products (CLIP / DINO transformer towers, NeRF's 8x256 MLP): BLAS gets the cores,
+//                         torch one thread. Even ViT-B/32 at batch 1 (50 x 768 x 768 per product) gains (131 -> 87 ms
+//                         on 2 cores); only products below kMatmulMinMacs multiply-adds keep the default.
 //   ThreadWork::kConv     oneDNN convolutions (VGG-19): torch gets the cores (oneDNN runs on them), BLAS one thread.
 //
-// The figures behind the table are in PolicyThreads (thread_policy.cc) and bench/results/dense_cpu-*.txt.
+// The figures behind the table (every workload under each setting, and under the policy) are in the README's
+// "Threads" paragraph and bench/results/thread_policy-2026-11-30.txt; the peer comparison in bench/dense_cpu.
 //
 // Use: a network's forward opens a ThreadPolicyScope and passes its input and output through Input() / Output();
 // the forward then runs under the policy, and so does the network's part of a later backward, even when one
@@ -46,7 +47,7 @@ void ApplyThreads(const ThreadSetting& setting);  // changes only what differs (
 enum class ThreadWork { kKernels, kMatmul, kConv };
 
 // Products of at least this many multiply-adds (rows x in x out) go to all BLAS threads under kMatmul.
-constexpr double kMatmulMinMacs = 1e8;  // DRAFT
+constexpr double kMatmulMinMacs = 1e6;
 
 // The policy's table for `cores` cores (ConfigureThreads' count); `macs` = multiply-adds of the work's typical
 // matrix product (kMatmul only).

@@ -115,20 +115,22 @@ struct EditSession::Impl {
 
   ApiReply Select(const Json& body) {
     std::string text;
+    std::vector<std::string> negatives;  // optional, with "text": the things the query must beat (as --negatives)
     Json click;
     const Json own_keys = WithoutKeys(body, {"pose", "camera", "width", "height", "fov_x_degrees", "intrinsics",
                                              "mode", "format", "quality", "client", "request"});
     BadRequestOnError([&] {
       JsonReader r(own_keys, "select request");  // keeps a reference: own_keys must outlive it
-      r.Optional("text", &text).Optional("click", &click);
+      r.Optional("text", &text).Optional("click", &click).Optional("negatives", &negatives);
       r.Finish();
       return 0;
     });
     if (text.empty() == click.is_null()) {
       throw ApiError(400, "give exactly one of \"text\" (e.g. \"red sphere\") or \"click\": {\"x\", \"y\"}");
     }
+    if (!negatives.empty() && text.empty()) throw ApiError(400, "\"negatives\" go with a \"text\" query");
     const bool want_image = body.contains("format");
-    Json view_body = WithoutKeys(body, {"text", "click"});
+    Json view_body = WithoutKeys(body, {"text", "click", "negatives"});
     if (!HasView(view_body)) {
       if (!click.is_null()) throw ApiError(400, "a \"click\" needs the view it was made in (\"pose\" or \"camera\")");
       if (cameras.empty()) throw ApiError(400, "give the view (\"pose\", \"width\", \"height\"): the run has no cameras");
@@ -157,7 +159,7 @@ struct EditSession::Impl {
       const double start = NowSeconds();
       Selection chosen = [&] {
         if (!text.empty()) {
-          std::vector<std::string> negatives = SceneObjectNames(model->config().data);  // empty: generic negatives
+          // Without "negatives": the query's canonical negatives (dff_query.h).
           return TextSelection(GetTeacher(), text, negatives);
         }
         return ClickSelection(*model, camera, x, y);

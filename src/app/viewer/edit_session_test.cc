@@ -24,6 +24,14 @@ namespace {
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
+// The tiny run's teacher (a 20-s CLIP without scene crops) is too weak for a text query's default canonical
+// negatives (every other colour-shape phrase): the tests name the scene's things, as the CLI's --negatives does.
+Json SceneNegatives() {
+  Json names = Json::array({"ground"});
+  for (const auto& object : DefaultScene().objects) names.push_back(object.name);
+  return names;
+}
+
 // Trained once per process (about a minute): every test copies nothing and loads it fresh.
 const std::string& TinyRun() {
   static testing::TempDir dir;
@@ -103,14 +111,14 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   int best = 0;
   double best_coverage = -1;
   for (int camera = 0; camera < 8; ++camera) {
-    Json reply = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", camera}}));
+    Json reply = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", camera}}));
     EXPECT_EQ(reply["label"], "red sphere");
     EXPECT_EQ(reply["width"], 48);
     if (reply["coverage"].get<double>() > best_coverage) {
       best_coverage = reply["coverage"].get<double>();
       best = camera;
     }
-    auto picture = live.Post("/api/select", {{"text", "red sphere"}, {"camera", camera}, {"format", "png"}});
+    auto picture = live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", camera}, {"format", "png"}});
     ASSERT_EQ(picture->status, 200) << picture->body;
     const at::Tensor selected = (Decode(picture->body) - RenderPng(live, camera)).abs().amax(2) > 0.1f;
     const at::Tensor labels = RenderProcedural(scene, live.model->TrainingCameras()[camera], 1).labels;
@@ -137,11 +145,11 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
     EXPECT_LT(object_selected[k] / object_pixels[k], sphere_share / 1.5)
         << "the selection of \"red sphere\" covers " << scene.objects[k].name << " nearly as much as the sphere";
   }
-  Json default_view = Ok(live.Post("/api/select", {{"text", "red sphere"}}));  // camera 0 at most 160 wide
+  Json default_view = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}}));  // camera 0 at most 160 wide
   EXPECT_EQ(default_view["width"], 48);
 
   // The overlay picture: the same view with selected pixels tinted magenta.
-  auto overlay_res = live.Post("/api/select", {{"text", "red sphere"}, {"camera", best}, {"format", "png"}});
+  auto overlay_res = live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", best}, {"format", "png"}});
   ASSERT_EQ(overlay_res->status, 200) << overlay_res->body;
   EXPECT_EQ(overlay_res->get_header_value("Content-Type"), "image/png");
   EXPECT_NEAR(std::stod(overlay_res->get_header_value("X-Coverage")), best_coverage, 1e-4);
@@ -161,7 +169,7 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   at::Tensor after_delete = RenderPng(live, best);
   const double delete_change = (after_delete - before).abs().mean().item<double>();
   EXPECT_GT((after_delete - before).abs().amax(2).gt(0.2f).to(at::kFloat).mean().item<double>(), 0.3 * best_coverage);
-  Json reselect = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", best}}));
+  Json reselect = Ok(live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", best}}));
   EXPECT_LT(reselect["coverage"].get<double>(), 0.5 * best_coverage);
 
   // Undo: the trained scene is back (the occupancy grid is re-estimated, so allow a little noise).
@@ -172,7 +180,7 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   EXPECT_LT((after_undo - before).abs().mean().item<double>(), 0.1 * delete_change);
 
   // Recolour to green: the selected pixels get greener.
-  Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", best}}));
+  Ok(live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", best}}));
   Ok(live.Post("/api/edit", {{"op", "recolor"}, {"color", "#00ff00"}}));
   at::Tensor green = RenderPng(live, best);
   auto mean_in_mask = [&](const at::Tensor& image, int channel) {
@@ -205,7 +213,7 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
 TEST(EditSession, ClickSelectsWhatIsUnderThePixel) {
   LiveEdit live(TinyRun());
   // Find a pixel of the red sphere in camera 0 via the text mask, then click there.
-  auto res = live.Post("/api/select", {{"text", "red sphere"}, {"camera", 0}, {"format", "png"}});
+  auto res = live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", 0}, {"format", "png"}});
   ASSERT_EQ(res->status, 200) << res->body;
   at::Tensor overlay = Decode(res->body), plain = RenderPng(live, 0);
   at::Tensor tinted = (overlay - plain).abs().amax(2) > 0.1f;
@@ -226,10 +234,13 @@ TEST(EditSession, BadRequestsGetClearErrors) {
   ExpectError(live.Post("/api/select", {{"click", {{"x", 100}, {"y", 1}}}, {"camera", 0}}), 400, "outside");
   ExpectError(live.Post("/api/select", {{"click", {{"x", 1}}}, {"camera", 0}}), 400, "\"y\"");
   ExpectError(live.Post("/api/select", {{"text", "red"}, {"colour", 1}}), 400, "colour");
+  ExpectError(live.Post("/api/select", {{"click", {{"x", 1}, {"y", 1}}}, {"camera", 0}, {"negatives", {"ground"}}}), 400,
+              "go with a \"text\"");
+  ExpectError(live.Post("/api/select", {{"text", "red"}, {"negatives", "ground"}}), 400, "negatives");
   ExpectError(live.Post("/api/select", {{"text", "red"}, {"camera", 99}}), 404, "camera 99");
   ExpectError(live.Post("/api/select", {{"text", "red"}, {"camera", 0}, {"width", 1000}, {"height", 1000}}), 413,
               "max_pixels");
-  Ok(live.Post("/api/select", {{"text", "red sphere"}, {"camera", 0}}));
+  Ok(live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", 0}}));
   ExpectError(live.Post("/api/select_render", {{"camera", 0}, {"mode", "depth"}}), 400, "rgb");
   ExpectError(live.Post("/api/edit", {{"op", "explode"}}), 400, "unknown op \"explode\"");
   ExpectError(live.Post("/api/edit", Json::object()), 400, "op");

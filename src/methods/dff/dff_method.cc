@@ -28,6 +28,7 @@ TeacherOptions TeacherOptionsOf(const DffConfig& config) {
     o.mode = fs::exists(fs::path(o.dir) / "small_clip_training.json") ? "crops" : "dense";
   }
   o.crop = config.teacher_crop;
+  o.crop_scales = config.teacher_crop_scales;
   return o;
 }
 
@@ -59,11 +60,12 @@ DffConfig ResolveDffConfig(DffConfig config) {
   return config;
 }
 
-DffMethod::DffMethod(DffConfig config, const std::string& run_dir, bool quiet)
-    : DffMethod(Resolved{}, ResolveDffConfig(std::move(config)), run_dir, quiet) {}
+DffMethod::DffMethod(DffConfig config, const std::string& run_dir, bool quiet, DataParallel parallel)
+    : DffMethod(Resolved{}, ResolveDffConfig(std::move(config)), run_dir, quiet, parallel) {}
 
-DffMethod::DffMethod(Resolved, DffConfig resolved, const std::string& run_dir, bool quiet)
-    : NerfMethod(resolved.nerf), config_(std::move(resolved)) {
+DffMethod::DffMethod(Resolved, DffConfig resolved, const std::string& run_dir, bool quiet, DataParallel parallel)
+    : NerfMethod(resolved.nerf, parallel), config_(std::move(resolved)) {
+  if (config_.teacher_crop == 0) config_.teacher_crop = std::max<int64_t>(8, (train_set().width() + 2) / 4);
   Teacher teacher(TeacherOptionsOf(config_));
   const double t0 = NowSeconds();
   at::Tensor features =
@@ -77,11 +79,12 @@ DffMethod::DffMethod(Resolved, DffConfig resolved, const std::string& run_dir, b
 }
 
 RenderOutputs RenderFeatureTrainingRays(NerfModel& model, const RayBatch& rays_in, const at::Tensor& background,
-                                        double fraction, bool stop_grad, bool jitter) {
+                                        double fraction, bool stop_grad, bool jitter,
+                                        const at::Tensor& sample_offsets) {
   auto* field = dynamic_cast<FeatureFieldImpl*>(model.field().get());
   NE_CHECK(field != nullptr, "dff: the model's field is a \"", model.field()->Kind(), "\", not a feature_field");
   const RayBatch rays = rays_in.To(model.device());
-  const RaySamples samples = model.SampleRays(rays, jitter);
+  const RaySamples samples = model.SampleRays(rays, jitter, sample_offsets);
   auto positions = samples.Positions(rays.origins, rays.directions);
   auto directions = rays.directions.index_select(0, samples.ray_indices);
   FieldOutputs out = field->radiance->Query(positions, directions);
@@ -97,7 +100,7 @@ RenderOutputs RenderFeatureTrainingRays(NerfModel& model, const RayBatch& rays_i
 
 RenderOutputs DffMethod::RenderTrainingBatch(const PixelBatch& batch) {
   return RenderFeatureTrainingRays(model(), batch.rays, batch.background, config_.feature_ray_fraction,
-                                   config_.feature_stop_grad);
+                                   config_.feature_stop_grad, /*jitter=*/true, batch.sample_offsets);
 }
 
 at::Tensor DffMethod::ExtraLoss(const PixelBatch& batch, const RenderOutputs& out) {

@@ -16,7 +16,8 @@ class DffMethod : public NerfMethod {
  public:
   // Resolves the teacher (an empty config.teacher becomes DefaultTeacherDir()), sets the field's feature_dim to the
   // teacher's, loads the data and computes (or reads from run_dir's cache) the teacher features of the training views.
-  DffMethod(DffConfig config, const std::string& run_dir, bool quiet);
+  // parallel: this process's share of a data-parallel run (NerfMethod's).
+  DffMethod(DffConfig config, const std::string& run_dir, bool quiet, DataParallel parallel = {});
 
   std::string Name() const override { return "dff"; }
   nlohmann::json ConfigJson() const override { return config_.ToJson(); }
@@ -28,7 +29,7 @@ class DffMethod : public NerfMethod {
 
  private:
   struct Resolved {};
-  DffMethod(Resolved, DffConfig resolved, const std::string& run_dir, bool quiet);
+  DffMethod(Resolved, DffConfig resolved, const std::string& run_dir, bool quiet, DataParallel parallel);
 
   DffConfig config_;
   at::Tensor teacher_features_;  // [N,h,w,F] f32 on the model's device
@@ -40,9 +41,11 @@ DffConfig ResolveDffConfig(DffConfig config);
 // The training render of a feature field: colour from the radiance part over every ray; features, composited with
 // the same weights (DFF Eq. 2), for the first ceil(fraction * R) rays only (a random subset: training rays are drawn
 // at random), on detached densities when stop_grad is set so the feature loss cannot move the geometry.
-// jitter: random sample offsets along the rays (training); off for comparisons with a plain render.
+// jitter: random sample offsets along the rays (training); off for comparisons with a plain render. sample_offsets:
+// the jitter's draws made with the batch (PixelBatch::sample_offsets), undefined = drawn here.
 RenderOutputs RenderFeatureTrainingRays(NerfModel& model, const RayBatch& rays, const at::Tensor& background,
-                                        double fraction, bool stop_grad, bool jitter = true);
+                                        double fraction, bool stop_grad, bool jitter = true,
+                                        const at::Tensor& sample_offsets = {});
 
 // The teacher a dff run was trained with (for queries); throws naming the run when it is not a dff run.
 Teacher LoadRunTeacher(const std::string& run_dir);

@@ -100,6 +100,10 @@ std::vector<std::string> SceneObjectNames(const std::string& data) {
 Selection TextSelection(const Teacher& teacher, const std::string& text, std::vector<std::string> negatives,
                         SelectionOptions options) {
   NE_CHECK(!text.empty(), "empty text query");
+  if (negatives.empty()) {
+    negatives = DefaultNegatives(teacher, text);
+    options.relevancy("pairwise");
+  }
   negatives.erase(std::remove(negatives.begin(), negatives.end(), text), negatives.end());
   if (negatives.empty()) negatives = GenericNegatives();
   std::vector<std::string> all{text};

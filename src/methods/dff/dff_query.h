@@ -27,7 +27,8 @@ std::vector<std::string> DefaultNegatives(const Teacher& teacher, const std::str
 // The other object names of a procedural dataset (objects.json beside its transforms.json), or empty.
 std::vector<std::string> SceneObjectNames(const std::string& data);
 
-// Text: softmax over {text, negatives} (negatives that equal the text are dropped; empty -> GenericNegatives()).
+// Text: softmax over {text, negatives} (negatives that equal the text are dropped). Empty negatives: the query's
+// DefaultNegatives with LERF's pairwise relevancy (options.relevancy is set to "pairwise").
 Selection TextSelection(const Teacher& teacher, const std::string& text, std::vector<std::string> negatives,
                         SelectionOptions options = {});
 // Click: the feature the field renders at pixel (x, y) of `camera`.

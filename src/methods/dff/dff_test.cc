@@ -29,9 +29,9 @@ const std::string& TinyTeacher() {
     std::string p = dir / "clip";
     SmallClipOptions options;
     options.image_size(32).patch_size(8).vision_width(64).text_width(64).vision_layers(2).text_layers(2).heads(2)
-        .projection_dim(64).batch_size(64).steps(150).time_budget_seconds(20).train_per_class(6)
+        .projection_dim(64).batch_size(64).steps(150).time_budget_seconds(0).train_per_class(6)
         .held_out_per_class(1).supersample(1).lr(2e-3).warmup_steps(20).progress(false).seed(3)
-        // No scene crops: in a 20 s budget they cost the colour words this test's queries need (measured: IoU
+        // No scene crops: in 150 steps (~20 s) they cost the colour words this test's queries need (measured: IoU
         // of "red sphere" 0.03 with them); bench/dff_procedural measures the default teacher.
         .scene_crops(0);
     TrainSmallClip(options, p);
@@ -50,23 +50,7 @@ const std::string& TinyScene() {
   return path;
 }
 
-DffConfig TinyDffConfig(int64_t steps) {
-  DffConfig c;
-  c.nerf.data = TinyScene();
-  c.teacher = TinyTeacher();
-  c.nerf.test_every = 8;
-  c.nerf.trainer.steps = steps;
-  c.nerf.batch_rays = 1024;
-  c.nerf.target_samples_per_step = 0;
-  c.nerf.trainer.eval_every = 0;
-  c.nerf.trainer.checkpoint_every = 0;
-  c.nerf.grid_resolution = 32;
-  c.nerf.grid_warmup_steps = 64;
-  c.nerf.field_config = {{"radiance", {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}}},
-                         {"feature_encoding", {{"log2_hashmap_size", 14}, {"num_levels", 8}}}};
-  c.nerf.trainer.device = "cpu";
-  return c;
-}
+DffConfig TinyDffConfig(int64_t steps) { return DffConfig::Tiny(TinyScene(), TinyTeacher(), steps); }
 
 FeatureField SmallFeatureField() {
   return FeatureField(FeatureFieldOptions::FromJson(
@@ -157,6 +141,13 @@ TEST(TeacherFeatures, DenseAndCropFeaturesAreCachedPerImageSet) {
   EXPECT_TRUE(torch::allclose(map.norm(2, -1), torch::ones({4, 6}), 1e-4, 1e-4));
   Teacher crops({TinyTeacher(), "crops", 16});
   EXPECT_EQ(crops.DenseFeatures(images[0]).sizes(), (std::vector<int64_t>{8, 12, dim}));  // a window every 4 px
+  // Several window sizes on one grid: the normalised mean of each size's embeddings.
+  Teacher doubled({TinyTeacher(), "crops", 16, {2.0}}), pyramid({TinyTeacher(), "crops", 16, {1.0, 2.0}});
+  const at::Tensor one = crops.DenseFeatures(images[0]), two = doubled.DenseFeatures(images[0]);
+  ASSERT_EQ(two.sizes(), one.sizes());
+  EXPECT_GT((one - two).abs().max().item<float>(), 1e-3);  // 32-px windows see more than 16-px ones
+  const at::Tensor mean = one + two;
+  EXPECT_TRUE(torch::allclose(pyramid.DenseFeatures(images[0]), mean / mean.norm(2, -1, true), 1e-4, 1e-5));
 
   testing::TempDir dir;
   const std::string cache = dir / "features.npy";
@@ -218,7 +209,8 @@ TEST(DffConfig, OwnsItsKeysAndChecksThem) {
   EXPECT_THROW(NerfConfig::FromJson(j), Error);  // dff keys are not nerf keys
   for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
            {"feature_ray_fraction", 0}, {"feature_weight", -1}, {"teacher_mode", "sparse"}, {"teacher_crop", 2},
-           {"sampler", "hierarchical"}, {"field", "hash_grid"}, {"teacher_cropp", 32}}) {
+           {"sampler", "hierarchical"}, {"field", "hash_grid"}, {"teacher_cropp", 32},
+           {"teacher_crop_scales", nlohmann::json::array()}, {"teacher_crop_scales", {1.0, 9.0}}}) {
     nlohmann::json bad = j;
     bad[key] = value;
     try {

@@ -112,12 +112,18 @@ at::Tensor Teacher::DenseFeatures(const at::Tensor& image) const {
   const at::Tensor row = centre(gh, image.size(0)), col = centre(gw, image.size(1));
   const std::vector<at::Tensor> grid = torch::meshgrid({row, col}, "ij");
   const at::Tensor centres = torch::stack({grid[0].reshape(-1), grid[1].reshape(-1)}, 1);
-  const at::Tensor batch = ClipCentredWindows(image, crop, centres, model_->image_size);  // [gh*gw,3,S,S]
-  std::vector<at::Tensor> embeds;
-  for (int64_t b = 0; b < batch.size(0); b += 256) {
-    embeds.push_back(model_->clip.model->EncodeImage(batch.slice(0, b, std::min(b + 256, batch.size(0)))));
+  at::Tensor sum;
+  for (double scale : options_.crop_scales) {
+    const int64_t window = std::max<int64_t>(4, std::lround(scale * static_cast<double>(crop)));
+    const at::Tensor batch = ClipCentredWindows(image, window, centres, model_->image_size);  // [gh*gw,3,S,S]
+    std::vector<at::Tensor> embeds;
+    for (int64_t b = 0; b < batch.size(0); b += 256) {
+      embeds.push_back(model_->clip.model->EncodeImage(batch.slice(0, b, std::min(b + 256, batch.size(0)))));
+    }
+    const at::Tensor e = at::cat(embeds);
+    sum = sum.defined() ? sum + e : e;
   }
-  return at::cat(embeds).view({gh, gw, -1});
+  return F::normalize(sum, F::NormalizeFuncOptions().dim(-1)).view({gh, gw, -1});
 }
 
 at::Tensor Teacher::EmbedTexts(const std::vector<std::string>& texts) const {
@@ -151,6 +157,7 @@ at::Tensor ComputeTeacherFeatures(const Teacher& teacher, const at::Tensor& imag
   // What the cache was made from: the teacher, its mode and a fingerprint of the images.
   const nlohmann::json key = {{"teacher", teacher.Describe()},
                               {"crop", teacher.options().crop},
+                              {"crop_scales", teacher.options().crop_scales},
                               {"images", images.sizes().vec()},
                               {"image_sum", images.sum().item<double>()}};
   const std::string key_file = cache_file + ".json";

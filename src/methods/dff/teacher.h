@@ -14,6 +14,10 @@ struct TeacherOptions {
   std::string dir;              // CLIP or ViT folder (config.json + model.safetensors [+ vocab.json, merges.txt])
   std::string mode = "dense";   // CLIP: "dense" (MaskCLIP patch embeddings) or "crops" (LERF-style crop embeddings)
   int64_t crop = 32;            // "crops": window size in pixels
+  // "crops": window sizes as multiples of `crop`, all centred on the same grid (a quarter of `crop` apart); a
+  // point's feature is the normalised mean of its windows' embeddings (LERF's scale pyramid, averaged because DFF
+  // distils one feature per point where LERF keeps the scale as an input).
+  std::vector<double> crop_scales = {1.0};
 };
 
 class Teacher {

@@ -13,7 +13,7 @@
 
 namespace nerfedit {
 
-NerfMethod::NerfMethod(const NerfConfig& config) : config_(config) {
+NerfMethod::NerfMethod(const NerfConfig& config, DataParallel parallel) : config_(config), parallel_(parallel) {
   config_.Check();
   NE_CHECK(!config_.data.empty(), "no training data given (--data DIR)");
   torch::manual_seed(config_.trainer.seed);
@@ -62,33 +62,66 @@ std::vector<OptimizerSlot> NerfMethod::Optimizers() {
 void NerfMethod::SetTraining(bool training) { model_->field()->train(training); }
 
 RenderOutputs NerfMethod::RenderTrainingBatch(const PixelBatch& batch) {
-  return model_->RenderRays(batch.rays, batch.background, /*training=*/true);
+  return model_->RenderRays(batch.rays, batch.background, /*training=*/true, /*features=*/true, batch.sample_offsets);
 }
 
 StepResult NerfMethod::Step(const StepContext& context) {
-  if (model_->MaybeUpdateGrid(context.step)) occupied_percent_ = 100 * model_->grid().OccupiedFraction();
-  const PixelBatch batch = data_.Sample(std::max<int64_t>(1, batch_rays_ / data_.rays_per_pixel()));
-  RenderOutputs out = RenderTrainingBatch(batch);
+  if (model_->MaybeUpdateGrid(context.step)) {
+    // Every rank computed the same update (same weights, same random cells); rank 0's copy is made authoritative
+    // all the same, since the density MLP's products may round differently under another thread count.
+    if (parallel_.active()) parallel_.collective->Broadcast({model_->grid().density(), model_->grid().occupied()});
+    occupied_percent_ = 100 * model_->grid().OccupiedFraction();
+  }
+  // Data-parallel: every rank draws the same global batch (same seed, same random stream) - with the sampler's
+  // jitter, drawn here for the occupancy sampler where it would otherwise be drawn by the march - and renders its
+  // slice of the pixels; each rank's mean loss is scaled so that the average of the ranks' gradients is the
+  // gradient of the global batch's mean loss.
+  const int64_t pixels = std::max<int64_t>(1, batch_rays_ / data_.rays_per_pixel());
+  NE_CHECK(pixels >= parallel_.world_size, "a batch of ", pixels, " pixels cannot be split over ",
+           parallel_.world_size, " ranks");
+  PixelBatch batch = data_.Sample(pixels);
+  if (config_.sampler == "occupancy") batch.sample_offsets = at::rand({batch.rays.size()}, at::kFloat);
+  const auto [begin, end] = parallel_.Shard(pixels);
+  if (parallel_.active()) batch = batch.Slice(begin, end);
+  RenderOutputs out;
+  at::Tensor extra;
+  {
+    // Whatever the render draws itself (the stratified samplers' jitter, dff's) comes from a per-rank stream.
+    RankRandomScope rank_stream(parallel_, config_.trainer.seed, context.step, model_->device());
+    out = RenderTrainingBatch(batch);
+    extra = ExtraLoss(batch, out);
+  }
   auto photometric = torch::mse_loss(batch.PixelMean(out.rgb), batch.target);
   auto loss = photometric;
   if (out.coarse_rgb.defined()) loss = loss + torch::mse_loss(batch.PixelMean(out.coarse_rgb), batch.target);
-  const at::Tensor extra = ExtraLoss(batch, out);
   if (extra.defined()) loss = loss + extra;
   optimizer_->zero_grad();  // the sparse table optimizer released its gradients after its last step
-  loss.backward();
-  context.CheckFinite(loss.item<double>(), "");
+  (parallel_.active() ? loss * parallel_.LossScale(pixels) : loss).backward();
+  double loss_value = loss.item<double>(), photometric_value = photometric.item<double>();
+  double num_samples = static_cast<double>(out.num_samples);
+  if (parallel_.active()) {
+    // The global batch's figures, equal on every rank: a NaN anywhere stops every rank, and the batch adapts to the
+    // samples of the whole batch as in one process.
+    const double share = static_cast<double>(end - begin) / pixels;
+    at::Tensor stats = torch::tensor({loss_value * share, photometric_value * share, num_samples}, torch::kDouble);
+    parallel_.collective->AllReduce(stats, ReduceOp::kSum);
+    loss_value = stats[0].item<double>();
+    photometric_value = stats[1].item<double>();
+    num_samples = stats[2].item<double>();
+  }
+  context.CheckFinite(loss_value, "");
   context.ReduceGradients(model_->field()->parameters());
   optimizer_->step();
   if (table_optimizer_) table_optimizer_->step();
-  if (config_.target_samples_per_step > 0 && out.num_samples > 0) {
+  if (config_.target_samples_per_step > 0 && num_samples > 0) {
     // Keep the number of samples per step near the target (Instant-NGP adapts its batch the same way).
-    const double ratio = static_cast<double>(config_.target_samples_per_step) / out.num_samples;
+    const double ratio = static_cast<double>(config_.target_samples_per_step) / num_samples;
     batch_rays_ = std::clamp<int64_t>(static_cast<int64_t>(batch_rays_ * std::clamp(ratio, 0.5, 2.0)), 256, 1 << 18);
   }
   char status[96];
   std::snprintf(status, sizeof(status), "rays %lld  occ %.1f%%", static_cast<long long>(batch_rays_),
                 occupied_percent_);
-  return {photometric.item<double>(), true, status};
+  return {photometric_value, true, status};
 }
 
 Evaluation NerfMethod::ToEvaluation(const EvalResult& result) {
@@ -116,6 +149,15 @@ Evaluation NerfMethod::Evaluate(const EvalRequest& request) {
 void NerfMethod::SaveState(torch::serialize::OutputArchive& archive) {
   model_->SaveState(archive);
   archive.write("batch_rays", torch::tensor(batch_rays_), /*is_buffer=*/true);
+}
+
+std::vector<at::Tensor> NerfMethod::ReplicatedState() {
+  std::vector<at::Tensor> tensors = model_->field()->parameters();
+  if (model_->grid().density().defined()) {
+    tensors.push_back(model_->grid().density());
+    tensors.push_back(model_->grid().occupied());
+  }
+  return tensors;
 }
 
 void NerfMethod::LoadState(torch::serialize::InputArchive& archive) {

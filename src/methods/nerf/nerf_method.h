@@ -19,7 +19,9 @@ namespace nerfedit {
 class NerfMethod : public Method {
  public:
   // Checks the config, loads the data it names (split into training and held-out views), builds the model.
-  explicit NerfMethod(const NerfConfig& config);
+  // parallel: this process's share of a data-parallel run: every rank draws the same global batch and renders its
+  // slice of the pixels (DataParallel::Shard); the sample count that adapts the batch is summed over the ranks.
+  explicit NerfMethod(const NerfConfig& config, DataParallel parallel = {});
 
   std::string Name() const override { return "nerf"; }
   nlohmann::json ConfigJson() const override { return config_.ToJson(); }
@@ -31,6 +33,7 @@ class NerfMethod : public Method {
   Evaluation Evaluate(const EvalRequest& request) override;
   void SaveState(torch::serialize::OutputArchive& archive) override;
   void LoadState(torch::serialize::InputArchive& archive) override;
+  std::vector<at::Tensor> ReplicatedState() override;  // the field's parameters and the occupancy grid
 
   NerfModel& model() { return *model_; }
   const std::shared_ptr<NerfModel>& model_ptr() const { return model_; }
@@ -57,6 +60,7 @@ class NerfMethod : public Method {
   RayDataManager data_;
   int64_t batch_rays_ = 0;
   double occupied_percent_ = 100;
+  DataParallel parallel_;
 };
 
 }  // namespace nerfedit

@@ -73,11 +73,11 @@ void NerfModel::LoadState(torch::serialize::InputArchive& archive) {
   field_->to(device_);
 }
 
-RaySamples NerfModel::SampleRays(const RayBatch& rays, bool training) {
+RaySamples NerfModel::SampleRays(const RayBatch& rays, bool training, const at::Tensor& sample_offsets) {
   at::Tensor near, far;
   IntersectAabb(rays, aabb_.to(device_), config_.near, &near, &far);
   if (config_.sampler == "occupancy") {
-    return grid_.March(rays, near, far, MarchOptions().step_size(step_size_).jitter(training));
+    return grid_.March(rays, near, far, MarchOptions().step_size(step_size_).jitter(training).offsets(sample_offsets));
   }
   NE_CHECK(config_.sampler == "stratified", "SampleRays: the ", config_.sampler,
            " sampler needs a coarse pass (use RenderRays)");
@@ -117,10 +117,10 @@ RenderOutputs NerfModel::CompositeSamples(const RayBatch& rays, const RaySamples
 }
 
 RenderOutputs NerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& background, bool training,
-                                    bool features) {
+                                    bool features, const at::Tensor& sample_offsets) {
   RayBatch rays = rays_in.To(device_);
   if (config_.sampler != "hierarchical") {
-    return CompositeSamples(rays, SampleRays(rays, training), background, features);
+    return CompositeSamples(rays, SampleRays(rays, training, sample_offsets), background, features);
   }
   // Hierarchical: a stratified coarse pass (rays that miss the box get zero-length intervals, alpha 0).
   at::Tensor near, far;

@@ -36,13 +36,15 @@ class NerfModel : public Renderable {
 
   // background: [3] or [R,3]. training=true jitters samples; gradients flow unless the caller disables them.
   // features=false renders colour, depth and opacity only (Field::QueryColour); otherwise features, when the field
-  // has them, are composited with the colour's weights in the same pass.
-  RenderOutputs RenderRays(const RayBatch& rays, const at::Tensor& background, bool training, bool features = true);
+  // has them, are composited with the colour's weights in the same pass. sample_offsets [R] f32 in [0,1): the
+  // occupancy sampler's jitter drawn by the caller (PixelBatch::sample_offsets); undefined = drawn here.
+  RenderOutputs RenderRays(const RayBatch& rays, const at::Tensor& background, bool training, bool features = true,
+                           const at::Tensor& sample_offsets = {});
 
   // The pieces of RenderRays for methods that composite their own way (dff's feature loss): samples along the
   // rays of a single-pass sampler (occupancy marching or stratified; the hierarchical one needs a coarse pass) and
   // the colour compositing of field outputs over them.
-  RaySamples SampleRays(const RayBatch& rays, bool training);
+  RaySamples SampleRays(const RayBatch& rays, bool training, const at::Tensor& sample_offsets = {});
   RenderOutputs CompositeColour(const RaySamples& samples, const FieldOutputs& out, const at::Tensor& background);
 
   RenderedView Render(const Camera& camera) override { return RenderView(camera, true); }  // chunked, no grad
