@@ -150,14 +150,19 @@ Composited CompositeAlongRaysReference(const at::Tensor& sigmas, const at::Tenso
   auto delta = samples.t_ends - samples.t_starts;
   auto sigma_delta = at::zeros({num_rays * max_count}, sigmas.options()).index_put({flat}, sigmas * delta);
   sigma_delta = sigma_delta.view({num_rays, max_count});
-  auto alpha = 1 - at::exp(-sigma_delta);
-  auto transmittance = at::exp(-(at::cumsum(sigma_delta, 1) - sigma_delta));  // exclusive prefix product
-  auto weights_dense = transmittance * alpha;                                  // [R,S]
+  auto weights_dense = DenseCompositingWeights(sigma_delta);                   // [R,S]
   auto weights = weights_dense.reshape(-1).index_select(0, flat);              // [M]
   auto out = at::zeros({num_rays, channels}, values.options()).index_add(0, samples.ray_indices, weights.unsqueeze(1) * values);
   auto opacity = weights_dense.sum(1);
   auto depth = at::zeros({num_rays}, sigmas.options()).index_add(0, samples.ray_indices, weights * samples.midpoints());
   return {out, opacity, depth, weights.detach()};
+}
+
+at::Tensor DenseCompositingWeights(const at::Tensor& sigma_delta) {
+  const int64_t s = sigma_delta.size(1);
+  const at::Tensor before = at::cat({at::zeros({sigma_delta.size(0), 1}, sigma_delta.options()),
+                                     at::cumsum(sigma_delta.slice(1, 0, s - 1), 1)}, 1);
+  return at::exp(-before) * (1 - at::exp(-sigma_delta));
 }
 
 at::Tensor AddBackground(const Composited& composited, const at::Tensor& background) {

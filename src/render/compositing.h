@@ -32,6 +32,10 @@ at::Tensor AddBackground(const Composited& composited, const at::Tensor& backgro
 //   values = v_f + (1 - a_f) v_b,  opacity = 1 - (1 - a_f)(1 - a_b),  depth = d_f + (1 - a_f) d_b.
 // Exactly what compositing both sample sets in one pass gives; weights are left undefined (each layer keeps its
 // own). Differentiable.
+// NeRF Eq. 3's per-sample weights w_i = T_i (1 - e^{-sigma_i delta_i}) for dense [R,S] sigma*delta, differentiable;
+// T_i from an exclusive cumulative sum (not cumsum - x, which cancels into garbage, even +inf, for huge densities).
+at::Tensor DenseCompositingWeights(const at::Tensor& sigma_delta);
+
 Composited CompositeOver(const Composited& front, const Composited& back);
 
 }  // namespace nerfedit

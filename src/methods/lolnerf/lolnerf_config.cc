@@ -45,7 +45,6 @@ nlohmann::json LolnerfConfig::ToJson() const {
 }
 
 LolnerfConfig LolnerfConfig::FromJson(const nlohmann::json& j, const std::string& context) {
-  NE_CHECK(j.is_object(), context, ": expected a JSON object");
   LolnerfConfig c;
   JsonReader r(j, context);
   r.Optional("data", &c.data)

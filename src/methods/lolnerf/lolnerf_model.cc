@@ -46,12 +46,8 @@ LolnerfRays LolnerfModel::RenderRays(const RayBatch& rays_in, const at::Tensor& 
   // Dense compositing (NeRF Eq. 3) over [R,S]: w_i = T_i (1 - e^{-sigma_i delta_i}), differentiable end to end.
   const at::Tensor delta = (samples.t_ends - samples.t_starts).view({r, s});
   const at::Tensor sigma_delta = out.density.view({r, s}) * delta;
-  // Exclusive cumulative sum (not cumsum - sigma_delta: huge densities would cancel into garbage, even +inf).
-  const at::Tensor before = torch::cat({torch::zeros({r, 1}, sigma_delta.options()),
-                                       torch::cumsum(sigma_delta.slice(1, 0, s - 1), 1)}, 1);
-  const at::Tensor transmittance = torch::exp(-before);
   LolnerfRays result;
-  result.weights = transmittance * (1 - torch::exp(-sigma_delta));
+  result.weights = DenseCompositingWeights(sigma_delta);
   Composited front;
   front.values = (result.weights.unsqueeze(2) * out.rgb.view({r, s, 3})).sum(1);
   front.opacity = result.weights.sum(1);
