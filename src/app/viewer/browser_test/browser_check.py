@@ -233,7 +233,11 @@ def check_select_and_edit(page, out):
                            " return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; })()")
     plain = region_pixels(page.screenshot(os.path.join(out, "viewer_dff_plain.png")), canvas)
 
+    # The tiny teacher (150 steps) knows colours, not every canonical negative: name the scene's other things in the
+    # negatives field, as a user does for a sure selection (and as edit_session_test does).
     page.evaluate("(() => { document.getElementById('query').value = 'red sphere';"
+                  " document.getElementById('negatives').value = 'ground, blue box, green cylinder, yellow cone,"
+                  " purple torus';"
                   " document.getElementById('query-submit').click(); })()")
     page.wait_for("window.nerfeditViewer.state.selection !== null || "
                   "document.getElementById('edit-status').classList.contains('error')", "the selection")

@@ -368,7 +368,9 @@
   $('query-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const text = $('query').value.trim();
-    if (text) requestSelection({ text });
+    // Naming the scene's other things is the surest selection; empty: the server's canonical negatives.
+    const negatives = $('negatives').value.split(',').map((n) => n.trim()).filter((n) => n);
+    if (text) requestSelection(negatives.length ? { text, negatives } : { text });
   });
   $('show-mask').addEventListener('change', () => viewChanged(false));
   $('click-select').addEventListener('change', (e) => canvas.classList.toggle('picking', e.target.checked));
