@@ -25,7 +25,7 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
   int64_t steps = 0, batch = 0, eval_every = -1, grid_resolution = 0;
   double time_budget = -1, lr = 0, step_size = 0;
   int downscale = 0, test_every = -1;
-  bool quiet = false;
+  bool quiet = false, deterministic = false;
   int world_size = 1, rank = 0;
   std::string master = "127.0.0.1:29500";
   app.add_option("--data", data, "transforms.json or a folder holding one");
@@ -51,6 +51,9 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
       ->check(NonNegative());
   app.add_option("--device", device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_flag("--quiet", quiet, "no progress bar");
+  app.add_flag("--deterministic", deterministic,
+               "one thread, so that the run repeats bit for bit (seeds are fixed by the config's seed); give it "
+               "again with --resume to continue the same way");
   app.add_option("--world-size", world_size, "data-parallel training: number of processes (each takes a slice of "
                  "every batch; gradients are averaged over torch c10d)");
   app.add_option("--rank", rank, "data-parallel: this process's rank, 0 to world-size - 1; rank 0 writes the run, "
@@ -58,6 +61,7 @@ int TrainCommand(int argc, char** argv, const std::string& method, const std::st
   app.add_option("--master", master, "data-parallel: ADDR:PORT where rank 0 hosts the rendezvous (default "
                  "127.0.0.1:29500)");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
+  if (deterministic) UseOneThread();
 
   nlohmann::json overrides = nlohmann::json::object();
   if (!data.empty()) overrides["data"] = data;

@@ -1,5 +1,7 @@
 #include "engine/run_folder.h"
 
+#include <ATen/Context.h>
+#include <torch/cuda.h>
 #include <torch/serialize.h>
 
 #include <filesystem>
@@ -11,6 +13,19 @@
 namespace nerfedit {
 
 namespace fs = std::filesystem;
+
+namespace {
+// The default generators a method's step draws from (batches, jitter, dropout): saved with the weights so that a
+// resumed run draws what the uninterrupted run would have drawn.
+std::vector<std::pair<std::string, at::Generator>> DefaultGenerators() {
+  std::vector<std::pair<std::string, at::Generator>> generators = {
+      {"rng.cpu", at::globalContext().defaultGenerator(c10::Device(c10::kCPU))}};
+  if (torch::cuda::is_available()) {
+    generators.emplace_back("rng.cuda", at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, 0)));
+  }
+  return generators;
+}
+}  // namespace
 
 void WriteRunJson(const std::string& run_dir, const std::string& method, const nlohmann::json& config,
                   const nlohmann::json& extras) {
@@ -63,6 +78,10 @@ void WriteCheckpoint(const std::string& path, Method& method, const std::vector<
     slot.optimizer->save(state);
     archive.write("optimizer." + slot.name, state);
   }
+  for (auto& [key, generator] : DefaultGenerators()) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write(key, generator.get_state(), /*is_buffer=*/true);
+  }
   WriteAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
 }
 
@@ -113,6 +132,12 @@ TrainingProgress LoadCheckpoint(const std::string& path, Method& method, const s
       NE_CHECK(archive.try_read("optimizer." + slot.name, state), "checkpoint ", path, " has no state for optimizer \"",
                slot.name, "\"");
       slot.optimizer->load(state);
+    }
+    for (auto& [key, generator] : DefaultGenerators()) {
+      at::Tensor state;
+      if (!archive.try_read(key, state, /*is_buffer=*/true)) continue;  // a checkpoint from before saving them
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(state);
     }
   } catch (const c10::Error& e) {
     NE_FAIL("checkpoint ", path, " does not match the run's ", method.Name(), " model: ",

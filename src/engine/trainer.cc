@@ -259,9 +259,16 @@ std::unique_ptr<Trainer> StartRun(const std::string& run_dir, const std::functio
 
 std::unique_ptr<Trainer> ResumeRun(const std::string& run_dir, const std::function<std::unique_ptr<Method>()>& build,
                                    TrainerOptions options) {
-  NE_CHECK(fs::exists(run_dir + "/checkpoint.pt"), run_dir, " has no checkpoint.pt to resume from");
+  NE_CHECK(fs::exists(run_dir + "/run.json"), run_dir, " is not a nerfedit run (no run.json) to resume");
+  if (options.parallel.rank == 0) RemoveStaleTemporaries(run_dir);  // what a killed writer left half-written
   auto trainer = std::make_unique<Trainer>(build(), run_dir, options);
-  trainer->LoadCheckpoint();
+  if (fs::exists(run_dir + "/checkpoint.pt")) {
+    trainer->LoadCheckpoint();
+  } else if (!options.quiet && options.parallel.rank == 0) {
+    // Killed before its first checkpoint: nothing was learnt that could be lost, so the run starts over in place.
+    std::fprintf(stderr, "%s has no checkpoint yet (stopped before the first): training from step 0\n",
+                 run_dir.c_str());
+  }
   Method& method = trainer->method();
   // Every rank loads rank 0's checkpoint; rank 0 alone writes the run.
   if (options.parallel.rank == 0) WriteRunJson(run_dir, method.Name(), method.ConfigJson(), method.RunExtras());

@@ -5,8 +5,13 @@
 
 namespace nerfedit {
 
-// Calls write(tmp_path); on success renames tmp_path to path, on any exception removes it and rethrows.
+// Calls write(tmp_path); on success flushes it to disk and renames it to path (then flushes the folder), on any
+// exception removes it and rethrows.
 void WriteAtomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
+
+// Removes the temporaries (`NAME.tmpPID`) a killed writer left in dir; returns how many. Call only where no other
+// process writes into dir (a run folder being resumed).
+int RemoveStaleTemporaries(const std::string& dir);
 
 void WriteTextAtomically(const std::string& path, const std::string& text);
 

@@ -14,17 +14,27 @@
 
 namespace nerfedit {
 
+namespace {
+int g_threads = 0;  // 0: not configured yet
+}  // namespace
+
 int ConfigureThreads() {
-  static int threads = [] {
+  if (g_threads == 0) {
     int n = static_cast<int>(std::thread::hardware_concurrency());
     if (const char* env = std::getenv("NERFEDIT_THREADS")) n = std::atoi(env);
-    if (n < 1) n = 1;
-    at::set_num_threads(n);
+    g_threads = n < 1 ? 1 : n;
+    at::set_num_threads(g_threads);
     // OpenBLAS' own threads would compete with torch's intra-op threads for the same cores (measured 30% slower).
     SetBlasThreads(1);
-    return n;
-  }();
-  return threads;
+  }
+  return g_threads;
+}
+
+void UseOneThread() {
+  // Every later ConfigureThreads (and so every ThreadPolicyScope) sees one core: reductions run in one fixed order.
+  g_threads = 1;
+  at::set_num_threads(1);
+  SetBlasThreads(1);
 }
 
 c10::Device ParseDevice(const std::string& name) {

@@ -9,6 +9,10 @@ namespace nerfedit {
 // Sets torch's intra-op threads to the machine's cores (or NERFEDIT_THREADS) once; returns the count.
 int ConfigureThreads();
 
+// `--deterministic`: one intra-op and one BLAS thread from now on, whatever ConfigureThreads chose before, so that
+// sums run in one fixed order and a run (or a resumed run) repeats bit for bit.
+void UseOneThread();
+
 // "cpu", "cuda" or "auto" (cuda when available). Throws for cuda on a build/machine without it.
 c10::Device ParseDevice(const std::string& name);
 

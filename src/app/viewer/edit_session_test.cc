@@ -12,6 +12,7 @@
 #include "app/viewer/sphere_scene.h"
 #include "app/viewer/tiny_dff_run.h"
 #include "app/viewer/viewer_server.h"
+#include "app/viewer/viewer_test_util.h"
 #include "data/procedural_scene.h"
 #include "edit/edit_list.h"
 #include "methods/dff/dff_method.h"
@@ -31,31 +32,6 @@ Json SceneNegatives() {
   for (const auto& object : DefaultScene().objects) names.push_back(object.name);
   return names;
 }
-
-// Trained once per process (about a minute): every test copies nothing and loads it fresh.
-const std::string& TinyRun() {
-  static testing::TempDir dir;
-  static std::string run = MakeTinyDffRun(dir / "tiny");
-  return run;
-}
-
-struct LiveEdit {
-  explicit LiveEdit(const std::string& run_dir)
-      : model(LoadDffRun(run_dir, "cpu", nullptr)),
-        session(model, run_dir),
-        server(model, "tiny", ViewerOptions().port(0).max_pixels(128 * 128)) {
-    session.Register(server, 128 * 128);
-    server.Start();
-  }
-  httplib::Result Post(const std::string& path, const Json& body) const {
-    httplib::Client c("127.0.0.1", server.port());
-    c.set_read_timeout(120, 0);
-    return c.Post(path, body.dump(), "application/json");
-  }
-  std::shared_ptr<NerfModel> model;
-  EditSession session;  // before the server: it must outlive the server's Stop()
-  ViewerServer server;
-};
 
 void ExpectError(const httplib::Result& res, int status, const std::string& fragment) {
   ASSERT_TRUE(res) << "no response";

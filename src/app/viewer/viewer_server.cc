@@ -110,6 +110,7 @@ struct TimedView {
 }  // namespace
 
 struct ViewerServer::Impl {
+  int listen_socket = -1;  // the bound socket, seen by httplib's socket-options hook
   Impl(std::shared_ptr<Renderable> scene_in, std::string run_in, ViewerOptions options_in)
       : run_name(std::move(run_in)),
         options(std::move(options_in)),
@@ -331,9 +332,10 @@ void ViewerServer::Start() {
   http.set_tcp_nodelay(true);  // headers and body go out as separate writes: Nagle + delayed ACK would add ~40 ms
   // httplib's default also sets SO_REUSEPORT, which lets a second server bind the same port and steal half the
   // connections; keep only SO_REUSEADDR so a busy port is a clear error.
-  http.set_socket_options([](socket_t sock) {
+  http.set_socket_options([&s](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+    s.listen_socket = sock;
   });
 
   http.Get("/api/info", Route([&s](const httplib::Request&) { return ApiReply::Json(s.info); }));
@@ -395,6 +397,9 @@ void ViewerServer::Start() {
              " (is another server using it? try --port 0)");
     s.port = s.options.port();
   }
+  // Debian's compiled httplib listens with a backlog of 5: a burst of clients overflowed it (the kernel dropped
+  // handshakes and reset connections under the 50-client load test). listen() again only enlarges the queue.
+  if (s.listen_socket >= 0) ::listen(s.listen_socket, SOMAXCONN);
   s.listen_thread = std::thread([&s] {
     s.http.listen_after_bind();
     std::lock_guard<std::mutex> lock(s.state_mutex);

@@ -1,0 +1,41 @@
+// Shared by the viewer's live-server tests: the tiny dff run (trained once per test process) and a loopback server
+// with the select-and-edit endpoints over it.
+#pragma once
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "app/viewer/edit_session.h"
+#include "app/viewer/tiny_dff_run.h"
+#include "app/viewer/viewer_server.h"
+#include "methods/dff/dff_method.h"
+#include "util/test_util.h"
+
+namespace nerfedit {
+
+// Trained once per process (about a minute): every test copies nothing and loads it fresh.
+inline const std::string& TinyRun() {
+  static testing::TempDir dir;
+  static std::string run = MakeTinyDffRun(dir / "tiny");
+  return run;
+}
+
+struct LiveEdit {
+  explicit LiveEdit(const std::string& run_dir, ViewerOptions options = ViewerOptions().max_pixels(128 * 128))
+      : model(LoadDffRun(run_dir, "cpu", nullptr)), session(model, run_dir), server(model, "tiny", options.port(0)) {
+    session.Register(server, options.max_pixels());
+    server.Start();
+  }
+  httplib::Result Post(const std::string& path, const nlohmann::json& body) const {
+    httplib::Client c("127.0.0.1", server.port());
+    c.set_read_timeout(120, 0);
+    return c.Post(path, body.dump(), "application/json");
+  }
+  std::shared_ptr<NerfModel> model;
+  EditSession session;  // before the server: it must outlive the server's Stop()
+  ViewerServer server;
+};
+
+}  // namespace nerfedit
