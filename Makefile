@@ -8,7 +8,7 @@ ifeq ($(CUDA),1)
   CMAKE_FLAGS += -DCMAKE_PREFIX_PATH=$(shell python3 -c 'import torch;print(torch.utils.cmake_prefix_path)') -DNERFEDIT_CUDA=ON
 endif
 
-.PHONY: all setup configure build test demo clean bench
+.PHONY: all setup configure build test demo clean bench fuzz test-asan
 
 all: build
 
@@ -26,6 +26,17 @@ test: build
 
 demo: build
 	@scripts/demo.sh $(BUILD)
+
+# The whole suite built with AddressSanitizer + UBSan (build-asan/); suppressions for third-party code only, each
+# with its reason, in scripts/sanitizer.supp.
+test-asan: setup
+	@scripts/test_asan.sh
+
+# libFuzzer on every parser of outside data (fuzz/): FUZZ_SECONDS per target (default 60); fails on any crash,
+# leak, sanitizer report or timeout. Needs clang (installed here if missing).
+fuzz:
+	@NERFEDIT_EXTRA_PACKAGES="clang libclang-rt-14-dev libomp-dev" scripts/setup.sh
+	@scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD).configure.log demo

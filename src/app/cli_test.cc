@@ -185,6 +185,8 @@ TEST(Cli, HelpOfEveryCommand) {
       {{"select", "--help"}, {"--text", "--click", "--patch", "--view", "--threshold", "--out"}},
       {{"edit", "--help"}, {"--select", "--op", "--out", "recolor=#rrggbb", "translate=x,y,z"}},
       {{"report", "--help"}, {"--out", "--extra"}},
+      {{"clipnerf", "train", "--help"}, {"--data", "--out", "--objective", "--field", "--preset", "--resume"}},
+      {{"clipnerf", "disentangle", "--help"}, {"--pairs", "--out"}},
   };
   for (const auto& [args, flags] : options) {
     SCOPED_TRACE(Join(args));
@@ -352,10 +354,12 @@ TEST(Cli, BadTrainArgumentsFailWithOneLine) {
   ExpectError(train({"--resume", tiny.dir / "nowhere"}), "nowhere");
   fs::create_directories(tiny.dir / "not_a_run");
   ExpectError(train({"--resume", tiny.dir / "not_a_run"}), "no run.json");
+  // A run killed before its first checkpoint is not an error: it starts over in place (crash_safety_test.cc).
   const std::string no_checkpoint = tiny.dir / "no_checkpoint";
   fs::copy(tiny.run, no_checkpoint, fs::copy_options::recursive);
   fs::remove(no_checkpoint + "/checkpoint.pt");
-  ExpectError(train({"--resume", no_checkpoint}), "no checkpoint.pt");
+  const Result restarted = RunOk(train({"--resume", no_checkpoint}));
+  EXPECT_TRUE(Contains(restarted.err, "no checkpoint yet")) << restarted.err;
   const std::string old_run = tiny.dir / "old_version";
   fs::copy(tiny.run, old_run, fs::copy_options::recursive);
   Json header = ReadJsonFile(old_run + "/run.json");
@@ -414,6 +418,27 @@ std::string SceneNegatives() {
   std::string names = "ground";
   for (const auto& object : DefaultScene().objects) names += "," + object.name;
   return names;
+}
+
+// The category methods and the 2D stylisation refuse what they cannot use with one clear line (their training runs
+// are tested in methods/clipnerf and models2d/adain; here only the binary's handling of bad input).
+TEST(Cli, ClipnerfAndStylizeRefuseBadInput) {
+  REQUIRE_TINY_NERF();
+  // A scene dataset has no per-frame latent_index: it is not a category.
+  ExpectError({"clipnerf", "train", "--data", tiny.scene, "--out", tiny.dir / "clipnerf_run", "--quiet"},
+              "latent_index");
+  EXPECT_FALSE(fs::exists(tiny.dir / "clipnerf_run")) << "a failed train leaves no run folder";
+  ExpectError({"clipnerf", "train", "--data", tiny.scene, "--out", tiny.dir / "gan", "--objective", "gan"}, "gan");
+  ExpectError({"clipnerf", "disentangle", tiny.run}, "nerf");  // a run of another method
+  ExpectError({"clipnerf", "disentangle", tiny.dir / "missing"}, "missing");
+  if (!Contains(RunOk({"--help"}).out, "stylize")) return;
+  const std::string text = tiny.dir / "not_an_image.png", content = tiny.scene + "/images/r_000.png";
+  WriteText(text, "plain text, not pixels");
+  ExpectError({"stylize", "image", "--style", text, content, tiny.dir / "out.png"}, "not_an_image.png");
+  ExpectError({"stylize", "image", "--style", "procedural:plaid", content, tiny.dir / "out.png"}, "plaid");
+  ExpectError({"stylize", "image", "--style", "procedural:stripes", tiny.dir / "missing.png", tiny.dir / "out.png"},
+              "missing.png");
+  EXPECT_FALSE(fs::exists(tiny.dir / "out.png"));
 }
 
 TEST(CliDff, SelectEditRenderEvalThroughTheBinary) {

@@ -16,5 +16,7 @@ int RunClip(int argc, char** argv);   // app/clip_command.cc
 int RunServe(int argc, char** argv);  // app/viewer/serve_command.cc
 int RunCategory(int argc, char** argv);  // app/category_command.cc
 int RunLolnerf(int argc, char** argv);   // app/lolnerf_command.cc
+int RunStylize(int argc, char** argv);   // app/stylize_command.cc
+int RunClipnerf(int argc, char** argv);  // app/clipnerf_command.cc
 
 }  // namespace nerfedit

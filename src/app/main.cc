@@ -28,8 +28,12 @@ const std::vector<Command>& Commands() {
       {"edit", "delete / extract / recolour / move / compose a selection into a new run", nerfedit::RunEdit},
       {"category", "make a procedural object category (heads, chairs) with exact ground truth", nerfedit::RunCategory},
       {"lolnerf", "train LOLNeRF on a category / fit a new photo to it", nerfedit::RunLolnerf},
+      {"clipnerf", "train CLIP-NeRF's category generator (separate shape and appearance codes)", nerfedit::RunClipnerf},
 #ifdef NERFEDIT_WITH_CLIP
       {"clip", "train / use a CLIP model (embed, rank)", nerfedit::RunClip},
+#endif
+#ifdef NERFEDIT_WITH_STYLIZE
+      {"stylize", "stylise images after a style image (AdaIN, the 2D network of StylizedNeRF)", nerfedit::RunStylize},
 #endif
 #ifdef NERFEDIT_WITH_SERVE
       {"serve", "web viewer for a trained run", nerfedit::RunServe},

@@ -16,6 +16,13 @@
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
+// Debian's stb_image (git 2022-09-08, v2.27) predates the fixes for CVE-2023-45661..45667, reachable through its GIF
+// decoder (out-of-bounds reads, double frees, a NULL dereference), and older HDR/PNM loader bugs: only the PNG and
+// JPEG decoders are compiled in (datasets use nothing else), and sizes are capped so a forged header cannot ask
+// for gigabytes. fuzz/image_fuzz.cc runs what remains under AddressSanitizer.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_MAX_DIMENSIONS 16384
 #include <stb/stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -23,6 +30,42 @@
 namespace nerfedit {
 
 namespace {
+
+// Debian's stb_image builds a JPEG Huffman table without checking that the 16 code counts of a DHT table sum to at
+// most 256, and then writes past its 257-entry arrays (found by fuzz/image_fuzz.cc under UBSan; newer stb checks
+// it). Such tables are refused here, before stb sees the bytes. Segments are walked by their lengths; after a scan
+// header the entropy-coded data is searched for the next marker (0xFF 0x00 is a stuffed byte, 0xFFD0-7 restarts).
+void CheckJpegHuffmanTables(const unsigned char* p, size_t n, const std::string& path) {
+  size_t i = 0;
+  while (i < n && p[i] == 0xFF) ++i;  // stb skips any number of fill bytes before the start-of-image marker
+  if (i == 0 || i >= n || p[i] != 0xD8) return;  // not a JPEG (stb's test would refuse it)
+  ++i;
+  while (i + 1 < n) {
+    const unsigned char marker = p[i + 1];
+    if (p[i] != 0xFF || marker == 0xFF) {
+      ++i;  // entropy-coded data or fill bytes
+      continue;
+    }
+    if (marker == 0x00 || marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7)) {
+      i += 2;  // no length field
+      continue;
+    }
+    if (marker == 0xD9 || i + 3 >= n) return;  // end of image
+    const size_t length = (static_cast<size_t>(p[i + 2]) << 8) | p[i + 3];
+    if (marker == 0xC4) {
+      // One or more tables: class/id byte, 16 counts, the symbols. stb reads a table's 17 bytes even past the segment.
+      const size_t end = std::min(n, i + 2 + length);
+      for (size_t t = i + 4; t < end;) {
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16 && t + k < n; ++k) codes += p[t + k];
+        NE_CHECK(codes <= 256, "cannot decode image ", path, ": corrupt JPEG (a Huffman table declares ", codes,
+                 " codes, at most 256 are possible)");
+        t += 17 + codes;
+      }
+    }
+    i += 2 + std::max<size_t>(length, 2);
+  }
+}
 
 // Reads the whole file so that "missing" and "unreadable" get their own messages before stb sees the bytes.
 std::vector<unsigned char> ReadFileBytes(const std::string& path) {
@@ -34,6 +77,7 @@ std::vector<unsigned char> ReadFileBytes(const std::string& path) {
   NE_CHECK(in.good(), "cannot open image file ", path);
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   NE_CHECK(!bytes.empty(), "image file ", path, " is empty");
+  CheckJpegHuffmanTables(bytes.data(), bytes.size(), path);
   return bytes;
 }
 
@@ -82,9 +126,23 @@ ImageInfo ReadImageInfo(const std::string& path) {
   NE_CHECK(fs::exists(path, ec), "image file ", path, " does not exist");
   NE_CHECK(fs::is_regular_file(path, ec), "image file ", path, " is not a regular file");
   int w = 0, h = 0, c = 0;
-  // stbi_info reads only the header, so checking 100 sizes costs nothing next to decoding them.
-  NE_CHECK(stbi_info(path.c_str(), &w, &h, &c), "cannot read image ", path, ": ", FailureReason(),
-           " (truncated or corrupt file?)");
+  // stbi_info reads only the header, so checking 100 sizes costs nothing next to decoding them. A JPEG's header
+  // segments include its Huffman tables, which stb must not see unchecked: those are read whole first.
+  bool png = false;
+  {
+    std::ifstream in(path, std::ios::binary);
+    unsigned char magic[4] = {0, 0, 0, 0};
+    in.read(reinterpret_cast<char*>(magic), 4);
+    png = magic[0] == 0x89 && magic[1] == 'P' && magic[2] == 'N' && magic[3] == 'G';
+  }
+  if (!png) {  // a JPEG, or nothing stb can read
+    const std::vector<unsigned char> bytes = ReadFileBytes(path);
+    NE_CHECK(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c), "cannot read image ",
+             path, ": ", FailureReason(), " (truncated or corrupt file?)");
+  } else {
+    NE_CHECK(stbi_info(path.c_str(), &w, &h, &c), "cannot read image ", path, ": ", FailureReason(),
+             " (truncated or corrupt file?)");
+  }
   ImageInfo info;
   info.width = w;
   info.height = h;

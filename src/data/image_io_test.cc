@@ -139,6 +139,23 @@ TEST(ImageIo, ClearErrors) {
   }
   ExpectErrorContaining([&] { LoadImage(dir / "junk.png"); }, {"junk.png", "cannot decode"});
   ExpectErrorContaining([&] { ReadImageInfo(dir / "junk.png"); }, {"junk.png"});
+  {
+    // A valid 1x1 GIF: stb's GIF decoder (CVE-2023-45661..45667 in Debian's copy) is not compiled in.
+    const unsigned char gif[] = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255,
+                                 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b};
+    std::ofstream(dir / "one.gif", std::ios::binary).write(reinterpret_cast<const char*>(gif), sizeof(gif));
+  }
+  ExpectErrorContaining([&] { LoadImage(dir / "one.gif"); }, {"one.gif", "cannot decode"});
+  {
+    // A PNG header claiming 20000 x 20000 pixels (1.2 GB decoded): refused from the header, before allocating.
+    std::ifstream in(dir / "ok.png", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const unsigned char huge[] = {0, 0, 0x4e, 0x20};  // 20000, big-endian, at the IHDR's width and height
+    bytes.replace(16, 4, reinterpret_cast<const char*>(huge), 4);
+    bytes.replace(20, 4, reinterpret_cast<const char*>(huge), 4);
+    std::ofstream(dir / "huge.png", std::ios::binary) << bytes;
+  }
+  ExpectErrorContaining([&] { LoadImage(dir / "huge.png"); }, {"huge.png", "large"});
   ExpectErrorContaining([&] { SaveImage(dir / "x.png", torch::zeros({4, 4, 2})); }, {"x.png", "channel count 2"});
   ExpectErrorContaining([&] { SaveImage(dir / "x.bmp", torch::zeros({4, 4, 3})); }, {"x.bmp", "extension"});
   ExpectErrorContaining([&] { SaveImage(dir / "x.png", torch::zeros({4, 4, 3}, torch::kInt)); }, {"x.png", "dtype"});

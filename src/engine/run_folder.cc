@@ -120,6 +120,38 @@ void ReadModelRecord(torch::serialize::InputArchive& checkpoint, const std::stri
   NE_CHECK(checkpoint.try_read("model", *model), "checkpoint ", path, " has no model record");
 }
 
+CodedRunExtras ReadCodedRunExtras(const nlohmann::json& j, const std::string& path, const std::string& method) {
+  CodedRunExtras extras;
+  try {
+    NE_CHECK(j.contains("aabb") && j["aabb"].is_array() && j["aabb"].size() == 6, path,
+             ": \"aabb\" must hold 6 numbers");
+    extras.aabb = torch::tensor(j["aabb"].get<std::vector<float>>()).view({2, 3});
+    NE_CHECK(j.contains("cameras") && j["cameras"].is_array(), path, ": no \"cameras\" list");
+    for (const auto& c : j["cameras"]) extras.cameras.push_back(Camera::FromJson(c));
+    NE_CHECK(j.contains("num_latents") && j["num_latents"].is_number_integer(), path, ": no \"num_latents\"");
+    extras.num_codes = j["num_latents"].get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    NE_FAIL(path, ": malformed ", method, " extras: ", e.what());
+  }
+  NE_CHECK(!extras.cameras.empty(), path, ": the run has no cameras");
+  return extras;
+}
+
+void LoadModelRecord(const std::string& path, const std::string& method, const std::string& what,
+                     const std::function<void(torch::serialize::InputArchive& record)>& load) {
+  torch::serialize::InputArchive checkpoint, record;
+  OpenCheckpoint(path, method, &checkpoint);
+  try {
+    ReadModelRecord(checkpoint, path, &record);
+    load(record);
+  } catch (const c10::Error& e) {
+    NE_FAIL("checkpoint ", path, " does not match the run's ", what, ": ",
+            std::string(e.what_without_backtrace()).substr(0, 300));
+  } catch (const Error& e) {
+    NE_FAIL("checkpoint ", path, ": ", e.what());
+  }
+}
+
 TrainingProgress LoadCheckpoint(const std::string& path, Method& method, const std::vector<OptimizerSlot>& optimizers) {
   torch::serialize::InputArchive archive;
   TrainingProgress progress = OpenCheckpoint(path, method.Name(), &archive);

@@ -5,10 +5,12 @@
 #include <torch/serialize/input-archive.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "engine/method.h"
+#include "render/camera.h"
 
 namespace nerfedit {
 
@@ -41,6 +43,20 @@ TrainingProgress OpenCheckpoint(const std::string& path, const std::string& meth
 // The method's own record of an opened checkpoint (what Method::SaveState wrote).
 void ReadModelRecord(torch::serialize::InputArchive& checkpoint, const std::string& path,
                      torch::serialize::InputArchive* model);
+// What category runs (lolnerf, clipnerf) add to run.json: the object box, the training cameras, the number of codes.
+struct CodedRunExtras {
+  at::Tensor aabb;              // [2,3] f32
+  std::vector<Camera> cameras;  // at least one
+  int64_t num_codes = 0;        // "num_latents"
+};
+// Reads them from run_json (path names the file in errors, method the kind of run).
+CodedRunExtras ReadCodedRunExtras(const nlohmann::json& run_json, const std::string& path, const std::string& method);
+
+// Opens the checkpoint at path (written by `method`; empty: any) and hands its model record to `load`, for loading
+// a run to render or edit: a record that does not fit the model built from the run's config (torch's errors, the
+// model's own checks) becomes one clear error naming the checkpoint and `what` the run built.
+void LoadModelRecord(const std::string& path, const std::string& method, const std::string& what,
+                     const std::function<void(torch::serialize::InputArchive& record)>& load);
 // Restores a method and its optimizers from a checkpoint (resume).
 TrainingProgress LoadCheckpoint(const std::string& path, Method& method, const std::vector<OptimizerSlot>& optimizers);
 

@@ -264,7 +264,7 @@ std::unique_ptr<Trainer> ResumeRun(const std::string& run_dir, const std::functi
   auto trainer = std::make_unique<Trainer>(build(), run_dir, options);
   if (fs::exists(run_dir + "/checkpoint.pt")) {
     trainer->LoadCheckpoint();
-  } else if (!options.quiet && options.parallel.rank == 0) {
+  } else if (options.parallel.rank == 0) {
     // Killed before its first checkpoint: nothing was learnt that could be lost, so the run starts over in place.
     std::fprintf(stderr, "%s has no checkpoint yet (stopped before the first): training from step 0\n",
                  run_dir.c_str());

@@ -52,4 +52,10 @@ double MaskedMae(const at::Tensor& value, const at::Tensor& reference, const at:
   return (value.to(at::kDouble) - reference.to(at::kDouble)).abs().masked_select(m).mean().item<double>();
 }
 
+double MaskIou(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.scalar_type() == at::kBool ? a : a > 0.5, y = b.scalar_type() == at::kBool ? b : b > 0.5;
+  const double united = (x | y).sum().item<double>();
+  return united > 0 ? (x & y).sum().item<double>() / united : 1.0;
+}
+
 }  // namespace nerfedit

@@ -11,6 +11,10 @@ double Psnr(const at::Tensor& image, const at::Tensor& reference);
 // computed per channel on the valid (un-padded) region and averaged — the convention of skimage/NeRF evaluations.
 double Ssim(const at::Tensor& image, const at::Tensor& reference);
 
+// Intersection over union of two [H,W] masks: bool masks as they are, others thresholded at 0.5 (opacities,
+// probabilities); 1 when both are empty.
+double MaskIou(const at::Tensor& a, const at::Tensor& b);
+
 // Mean absolute error over the pixels where mask [H,W] is true.
 double MaskedMae(const at::Tensor& value, const at::Tensor& reference, const at::Tensor& mask);
 

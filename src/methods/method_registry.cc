@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "methods/clipnerf/clipnerf_method.h"
+#include "methods/clipnerf/clipnerf_run.h"
 #include "methods/dff/dff_method.h"
 #include "methods/lolnerf/lolnerf_method.h"
 #include "methods/lolnerf/lolnerf_run.h"
@@ -81,6 +83,23 @@ MethodEntry LolnerfEntry() {
   return e;
 }
 
+MethodEntry ClipnerfEntry() {
+  MethodEntry e;
+  e.name = "clipnerf";
+  e.summary = "CLIP-NeRF: a category generator with separate shape and appearance codes (GLO on posed views)";
+  e.defaults = [](const nlohmann::json& user) {
+    return ClipnerfConfig::ForPreset(user.value("preset", std::string("cpu"))).ToJson();
+  };
+  e.create = [](const nlohmann::json& config, const std::string&, const TrainerOptions& options) {
+    return std::make_unique<ClipnerfMethod>(ClipnerfConfig::FromJson(config, "clipnerf config"), options.quiet,
+                                            options.parallel);
+  };
+  e.load = [](const std::string& run_dir, const std::string& device) {
+    return std::shared_ptr<Renderable>(LoadClipnerfRun(run_dir, device));
+  };
+  return e;
+}
+
 std::mutex& RegistryMutex() {
   static std::mutex mutex;
   return mutex;
@@ -92,6 +111,7 @@ std::deque<MethodEntry>& MutableMethods() {
       NerfEntry(),
       DffEntry(),
       LolnerfEntry(),
+      ClipnerfEntry(),
   };
   return methods;
 }

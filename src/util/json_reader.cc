@@ -57,7 +57,7 @@ Json ReadJsonFile(const std::string& path) {
   buffer << in.rdbuf();
   try {
     return Json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999 (fuzzed)
     NE_FAIL(path, ": malformed JSON: ", e.what());
   }
 }

@@ -175,11 +175,6 @@ SelectionStats MeasureSelection(NerfModel& model, const Selection& selection, in
 
 namespace nerfedit {
 
-double MaskIou(const at::Tensor& a, const at::Tensor& b) {
-  const double united = (a | b).sum().item<double>();
-  return united > 0 ? (a & b).sum().item<double>() / united : 1.0;
-}
-
 double LabelIou(NerfModel& model, const Selection& selection, const Dataset& views, int label) {
   NE_CHECK(views.labels.defined(), "LabelIou: the views have no label maps");
   double intersection = 0, united = 0;

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "edit/selection.h"
+#include "eval/image_metrics.h"  // MaskIou
 #include "methods/dff/teacher.h"
 #include "methods/nerf/nerf_model.h"
 
@@ -54,8 +55,6 @@ struct SelectionStats {
 };
 SelectionStats MeasureSelection(NerfModel& model, const Selection& selection, int64_t max_views = 8);
 
-// |a & b| / |a | b| of two boolean masks (1 when both are empty).
-double MaskIou(const at::Tensor& a, const at::Tensor& b);
 // IoU of the selection's rendered masks against the pixels labelled `label` in every view of `views` (which must
 // carry label maps: procedural data), pooled over the views.
 double LabelIou(NerfModel& model, const Selection& selection, const Dataset& views, int label);

@@ -10,15 +10,11 @@
 #include <vector>
 
 #include "fields/code_table.h"
+#include "fields/coded_model.h"
 #include "methods/lolnerf/lolnerf_config.h"
 #include "methods/lolnerf/lolnerf_field.h"
 #include "render/camera.h"
 #include "render/renderable.h"
-
-namespace torch::serialize {
-class InputArchive;
-class OutputArchive;
-}  // namespace torch::serialize
 
 namespace nerfedit {
 
@@ -52,12 +48,15 @@ class LolnerfModel {
 
   const LolnerfConfig& config() const { return config_; }
   const at::Tensor& aabb() const { return aabb_; }
+  int64_t code_dim() const { return config_.code_dim; }
   c10::Device device() const { return device_; }
   LolnerfField& field() { return field_; }
   LolnerfBackground& background() { return background_; }  // null without the fg/bg split
   CodeTable& codes() { return codes_; }
 
  private:
+  CodedModelParts Parts();  // what a checkpoint holds
+
   LolnerfConfig config_;
   at::Tensor aabb_;  // [2,3] f32 CPU
   c10::Device device_;
@@ -66,20 +65,7 @@ class LolnerfModel {
   CodeTable codes_{nullptr};
 };
 
-// One instance of a trained model as a Renderable.
-class LolnerfInstance : public Renderable {
- public:
-  LolnerfInstance(std::shared_ptr<LolnerfModel> model, const at::Tensor& code, std::vector<Camera> cameras);
-  RenderedView Render(const Camera& camera) override { return model_->RenderCamera(camera, code_); }
-  std::vector<Camera> TrainingCameras() const override { return cameras_; }
-  at::Tensor Aabb() const override { return model_->aabb(); }
-  const at::Tensor& code() const { return code_; }
-  LolnerfModel& model() { return *model_; }
-
- private:
-  std::shared_ptr<LolnerfModel> model_;
-  at::Tensor code_;  // [C] f32
-  std::vector<Camera> cameras_;
-};
+// One instance of a trained model (a fixed code and a list of cameras) as a Renderable.
+using LolnerfInstance = CodedInstance<LolnerfModel>;
 
 }  // namespace nerfedit

@@ -23,38 +23,25 @@ LolnerfRunInfo ReadLolnerfRun(const std::string& run_dir) {
   info.run_dir = run_dir;
   info.run_json = header.json;
   info.config = LolnerfConfig::FromJson(header.config, path + " config");
+  CodedRunExtras extras = ReadCodedRunExtras(header.json, path, "lolnerf");
+  info.aabb = extras.aabb;
+  info.cameras = std::move(extras.cameras);
+  info.num_latents = extras.num_codes;
   try {
     const auto& j = header.json;
-    NE_CHECK(j.contains("aabb") && j["aabb"].is_array() && j["aabb"].size() == 6, path,
-             ": \"aabb\" must hold 6 numbers");
-    info.aabb = torch::tensor(j["aabb"].get<std::vector<float>>()).view({2, 3});
-    NE_CHECK(j.contains("cameras") && j["cameras"].is_array(), path, ": no \"cameras\" list");
-    for (const auto& c : j["cameras"]) info.cameras.push_back(Camera::FromJson(c));
-    NE_CHECK(j.contains("num_latents") && j["num_latents"].is_number_integer(), path, ": no \"num_latents\"");
-    info.num_latents = j["num_latents"].get<int64_t>();
     if (j.contains("landmarks")) info.landmarks = LolnerfLandmarkModel::FromJson(j["landmarks"], path + " landmarks");
     if (j.contains("instance")) info.instance = j["instance"];
   } catch (const nlohmann::json::exception& e) {
     NE_FAIL(path, ": malformed lolnerf extras: ", e.what());
   }
-  NE_CHECK(!info.cameras.empty(), path, ": the run has no cameras");
   return info;
 }
 
 std::shared_ptr<LolnerfModel> LoadLolnerfModel(const LolnerfRunInfo& info, const std::string& device) {
   auto model = std::make_shared<LolnerfModel>(info.config, info.aabb, info.num_latents, ParseDevice(device));
   const std::string path = info.run_dir + "/checkpoint.pt";
-  torch::serialize::InputArchive checkpoint, record;
-  OpenCheckpoint(path, "lolnerf", &checkpoint);
-  try {
-    ReadModelRecord(checkpoint, path, &record);
-    model->LoadState(record);
-  } catch (const c10::Error& e) {
-    NE_FAIL("checkpoint ", path, " does not match the run's lolnerf model: ",
-            std::string(e.what_without_backtrace()).substr(0, 300));
-  } catch (const Error& e) {
-    NE_FAIL("checkpoint ", path, ": ", e.what());
-  }
+  LoadModelRecord(path, "lolnerf", "lolnerf model",
+                  [&](torch::serialize::InputArchive& record) { model->LoadState(record); });
   model->SetTraining(false);
   return model;
 }

@@ -34,17 +34,8 @@ std::shared_ptr<NerfModel> LoadNerfModel(const std::string& run_dir, const NerfR
                                          const FieldLoader& load_other) {
   auto model = std::make_shared<NerfModel>(info.config, info.aabb, info.cameras, ParseDevice(device));
   const std::string path = run_dir + "/checkpoint.pt";
-  torch::serialize::InputArchive checkpoint, record;
-  OpenCheckpoint(path, "", &checkpoint);
-  try {
-    ReadModelRecord(checkpoint, path, &record);
-    model->LoadState(record);
-  } catch (const c10::Error& e) {
-    NE_FAIL("checkpoint ", path, " does not match the run's field (", model->field()->Kind(), "): ",
-            std::string(e.what_without_backtrace()).substr(0, 300));
-  } catch (const Error& e) {
-    NE_FAIL("checkpoint ", path, ": ", e.what());
-  }
+  LoadModelRecord(path, "", "field (" + model->field()->Kind() + ")",
+                  [&](torch::serialize::InputArchive& record) { model->LoadState(record); });
   model->field()->eval();
   const std::string edits_file = run_dir + "/edits.json";
   if (fs::exists(edits_file)) {

@@ -1,0 +1,240 @@
+// bench/stylize_procedural drives this executable (issue 16, the 2D half):
+//   stylize_bench train [--config J] [--out DIR]    trains an AdaIN, prints its loss curve and timing
+//   stylize_bench orbit [--frames 36] [--size 128] [--styles A,B,...] [--model DIR] [--out DIR] [--budget S]
+//       renders an orbit of the built-in scene with the exact ray tracer, stylises every frame on its own with the 2D
+//       network, and prints the consistency (short/long-range warping error, exact depth) and the style distances
+//       measured with another encoder (same architecture, other random weights) and colour histograms.
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "data/image_io.h"
+#include "data/procedural_scene.h"
+#include "data/style_images.h"
+#include "eval/view_consistency.h"
+#include "models2d/adain.h"
+#include "util/error.h"
+#include "util/json_reader.h"
+#include "util/runtime.h"
+
+namespace nerfedit {
+namespace {
+
+int RunTrainBench(int argc, char** argv) {
+  AdainOptions options;
+  std::string out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) options = AdainOptions::FromJson(nlohmann::json::parse(argv[++i]));
+    else if (a == "--out" && i + 1 < argc) out = argv[++i];
+  }
+  std::printf("options %s\n", options.ToJson().dump().c_str());
+  const AdainTrainResult r = TrainAdain(options, out);
+  for (const auto& p : r.curve) std::printf("  curve step=%.0f content=%.4f style=%.4f\n", p[0], p[1], p[2]);
+  std::printf("held-out content %.4f -> %.4f  style %.4f -> %.4f  identity %.4f -> %.4f\n", r.initial_content_loss,
+              r.final_content_loss, r.initial_style_loss, r.final_style_loss, r.initial_identity_loss,
+              r.final_identity_loss);
+  std::printf("train_s=%.1f steps=%lld s_per_step=%.3f\n", r.train_seconds, static_cast<long long>(r.steps),
+              r.seconds_per_step);
+  return 0;
+}
+
+int RunProfileData() {
+  for (const auto& name : ProceduralStyleNames()) {
+    const double t0 = NowSeconds();
+    for (int i = 0; i < 5; ++i) ProceduralStyle(name, i, 96, 96);
+    std::printf("style %-8s %.1f ms\n", name.c_str(), (NowSeconds() - t0) / 5 * 1e3);
+  }
+  const double t0 = NowSeconds();
+  for (int i = 0; i < 10; ++i) RenderContentImage(i, 64);
+  std::printf("content 64px %.1f ms\n", (NowSeconds() - t0) / 10 * 1e3);
+  return 0;
+}
+
+// A contact sheet: every procedural kind (rows) under seeds 0..3 (columns), 96 px each; then 4 content renders.
+int RunContactSheet(const std::string& path) {
+  std::vector<at::Tensor> rows;
+  for (const auto& name : ProceduralStyleNames()) {
+    std::vector<at::Tensor> row;
+    for (int seed = 0; seed < 4; ++seed) row.push_back(ProceduralStyle(name, seed, 96, 96));
+    rows.push_back(torch::cat(row, 2));
+  }
+  std::vector<at::Tensor> contents;
+  for (int seed = 0; seed < 4; ++seed) contents.push_back(RenderContentImage(seed, 96));
+  rows.push_back(torch::cat(contents, 2));
+  SaveImage(path, torch::cat(rows, 1).permute({1, 2, 0}).contiguous());
+  return 0;
+}
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+std::vector<std::string> Split(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// images [N,3,H,W] in [0,1] vs style [1,3,h,w]: per channel, the 1-Wasserstein distance between the two colour
+// histograms (32 bins; the L1 distance between the CDFs times the bin width), averaged over channels. 0 = same colours.
+double ColourHistogramDistance(const at::Tensor& images, const at::Tensor& style) {
+  const int64_t bins = 32;
+  double total = 0;
+  for (int c = 0; c < 3; ++c) {
+    const at::Tensor a = images.select(1, c).reshape(-1).histc(bins, 0, 1);
+    const at::Tensor b = style.select(1, c).reshape(-1).histc(bins, 0, 1);
+    total += ((a / a.sum()).cumsum(0) - (b / b.sum()).cumsum(0)).abs().sum().item<double>() / bins;
+  }
+  return total / 3;
+}
+
+at::Tensor ResizeShorter(const at::Tensor& image, int64_t shorter) {  // [3,H,W]
+  const double scale = static_cast<double>(shorter) / std::min(image.size(1), image.size(2));
+  if (std::abs(scale - 1) < 1e-9) return image;
+  auto o = F::InterpolateFuncOptions().size(
+      std::vector<int64_t>{std::lround(image.size(1) * scale), std::lround(image.size(2) * scale)});
+  if (scale < 1) o.mode(torch::kArea); else o.mode(torch::kBilinear).align_corners(false);
+  return F::interpolate(image.unsqueeze(0), o)[0].clamp(0, 1);
+}
+
+Camera OrbitCamera(double azimuth_degrees, int64_t size) {
+  const double a = azimuth_degrees * M_PI / 180, e = 30 * M_PI / 180, r = 4.0;
+  const std::array<float, 3> eye = {static_cast<float>(r * std::cos(e) * std::cos(a)),
+                                    static_cast<float>(r * std::cos(e) * std::sin(a)),
+                                    static_cast<float>(kLookAtHeight + r * std::sin(e))};
+  return Camera::LookAt(eye, {0, 0, kLookAtHeight}, {0, 0, 1}, size, size, 40 * M_PI / 180);
+}
+
+int RunOrbit(int argc, char** argv) {
+  int64_t frames = 36, size = 128, style_size = 128, long_pairs = 150;
+  std::string styles_arg = "procedural:strokes:1", model, out;
+  double budget = 0;
+  for (int i = 0; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--frames") frames = std::stoll(v);
+    else if (a == "--size") size = std::stoll(v);
+    else if (a == "--style-size") style_size = std::stoll(v);
+    else if (a == "--styles") styles_arg = v;
+    else if (a == "--model") model = v;
+    else if (a == "--out") out = v;
+    else if (a == "--budget") budget = std::stod(v);
+    else if (a == "--long-pairs") long_pairs = std::stoll(v);
+    else NE_FAIL("stylize_bench orbit: unknown option ", a);
+  }
+  // The 2D network: a saved one, or nerfedit's default trained now (its time is train_s).
+  double train_s = 0;
+  AdainNet net{nullptr};
+  if (!model.empty() && std::filesystem::exists(model + "/adain_training.json")) {  // reuse what is there
+    net = LoadAdain(model);
+    train_s = ReadJsonFile(model + "/adain_training.json")["result"]["train_seconds"].get<double>();
+  } else {
+    AdainTrainResult r = TrainAdain(AdainOptions().time_budget_seconds(budget), model, &net);
+    train_s = r.train_seconds;
+    std::printf("trained AdaIN: %lld steps in %.1f s; held-out content %.4f -> %.4f, style %.4f -> %.4f\n",
+                static_cast<long long>(r.steps), r.train_seconds, r.initial_content_loss, r.final_content_loss,
+                r.initial_style_loss, r.final_style_loss);
+  }
+  net->eval();
+  AdainEncoder judge(4, false, /*seed=*/987654321);  // the measuring encoder: other random weights
+
+  const ProceduralScene scene = DefaultScene();
+  std::vector<Camera> cameras;
+  std::vector<at::Tensor> originals, depths;
+  for (int64_t k = 0; k < frames; ++k) {
+    cameras.push_back(OrbitCamera(360.0 * k / frames, size));
+    const ProceduralRender r = RenderProcedural(scene, cameras.back(), 2);
+    originals.push_back(r.rgb);
+    depths.push_back(r.depth);
+  }
+  const ViewConsistencyOptions vc = ViewConsistencyOptions().max_long_pairs(long_pairs);
+  const ConsistencyResult gt = MeasureConsistency(originals, depths, cameras, vc);
+  std::printf("orbit: %lld frames %lldx%lld, %.0f deg apart; exact renders: short_err %.4f (%lld pairs) long_err "
+              "%.4f (%lld pairs)\n",
+              static_cast<long long>(frames), static_cast<long long>(size), static_cast<long long>(size),
+              360.0 / frames, gt.short_range, static_cast<long long>(gt.short_pairs), gt.long_range,
+              static_cast<long long>(gt.long_pairs));
+  const at::Tensor original_batch = torch::stack(originals).permute({0, 3, 1, 2}).contiguous();
+
+  double own_sum = 0, short_sum = 0, long_sum = 0, dist_sum = 0, hist_sum = 0, dist_orig_sum = 0, hist_orig_sum = 0, ms_sum = 0;
+  const std::vector<std::string> styles = Split(styles_arg);
+  NE_CHECK(!styles.empty(), "stylize_bench orbit: no styles");
+  for (const std::string& spec : styles) {
+    const at::Tensor style = ResizeShorter(ResolveStyle(spec, style_size, style_size), style_size).unsqueeze(0);
+    std::vector<at::Tensor> stylised;
+    const double t0 = NowSeconds();
+    {
+      torch::NoGradGuard no_grad;
+      for (int64_t k = 0; k < frames; ++k) {  // one frame at a time: per-frame 2D stylisation
+        stylised.push_back(net->Stylize(original_batch.slice(0, k, k + 1), style)[0].permute({1, 2, 0}).contiguous());
+      }
+    }
+    const double ms = (NowSeconds() - t0) / frames * 1e3;
+    const ConsistencyResult c = MeasureConsistency(stylised, depths, cameras, vc);
+    const at::Tensor batch = torch::stack(stylised).permute({0, 3, 1, 2}).contiguous();
+    const double dist = StyleStatisticsDistance(judge, batch, style);
+    const double dist_orig = StyleStatisticsDistance(judge, original_batch, style);
+    // The same distance in the training encoder's own features (what the style loss optimised).
+    const double own = StyleStatisticsDistance(net->encoder, batch, style);
+    const double own_orig = StyleStatisticsDistance(net->encoder, original_batch, style);
+    const double hist = ColourHistogramDistance(batch, style), hist_orig = ColourHistogramDistance(original_batch, style);
+    std::printf("style %s: short_err %.4f long_err %.4f (%lld/%lld pairs) style_dist %.3f (unstyled %.3f; in the "
+                "training encoder %.3f, unstyled %.3f) hist_dist %.4f (unstyled %.4f) %.1f ms/frame\n",
+                spec.c_str(), c.short_range, c.long_range, static_cast<long long>(c.short_pairs),
+                static_cast<long long>(c.long_pairs), dist, dist_orig, own, own_orig, hist, hist_orig, ms);
+    own_sum += own;
+    short_sum += c.short_range;
+    long_sum += c.long_range;
+    dist_sum += dist;
+    hist_sum += hist;
+    dist_orig_sum += dist_orig;
+    hist_orig_sum += hist_orig;
+    ms_sum += ms;
+    if (!out.empty()) {
+      fs::create_directories(out);
+      std::string tag = fs::path(spec).stem().string();
+      for (char& ch : tag) if (ch == ':' || ch == '/') ch = '_';
+      SaveImage(out + "/style_" + tag + ".png", style[0].permute({1, 2, 0}).contiguous());
+      // A strip of every (frames/6)-th frame: originals above, stylised below.
+      std::vector<at::Tensor> top, bottom;
+      for (int64_t k = 0; k < frames; k += std::max<int64_t>(1, frames / 6)) {
+        top.push_back(originals[k]);
+        bottom.push_back(stylised[k]);
+      }
+      SaveImage(out + "/orbit_" + tag + ".png", torch::cat({torch::cat(top, 1), torch::cat(bottom, 1)}, 0));
+    }
+  }
+  const double n = static_cast<double>(styles.size());
+  std::printf("short_err_2d=%.4f long_err_2d=%.4f style_dist_2d=%.3f hist_dist_2d=%.4f short_err_gt=%.4f "
+              "long_err_gt=%.4f style_dist_orig=%.3f hist_dist_orig=%.4f style_dist_own=%.3f train_s=%.1f "
+              "ms_per_frame=%.1f\n",
+              short_sum / n, long_sum / n, dist_sum / n, hist_sum / n, gt.short_range, gt.long_range,
+              dist_orig_sum / n, hist_orig_sum / n, own_sum / n, train_s, ms_sum / n);
+  return 0;
+}
+
+}  // namespace
+}  // namespace nerfedit
+
+int main(int argc, char** argv) {
+  nerfedit::ConfigureThreads();
+  const std::string mode = argc > 1 ? argv[1] : "";
+  try {
+    if (mode == "train") return nerfedit::RunTrainBench(argc - 2, argv + 2);
+    if (mode == "profile_data") return nerfedit::RunProfileData();
+    if (mode == "sheet" && argc > 2) return nerfedit::RunContactSheet(argv[2]);
+    if (mode == "orbit") return nerfedit::RunOrbit(argc - 2, argv + 2);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  std::fprintf(stderr, "usage: stylize_bench train|orbit ...\n");
+  return 1;
+}
