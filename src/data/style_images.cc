@@ -28,8 +28,10 @@ int64_t UniformInt(Rng& rng, int64_t lo, int64_t hi) {  // [lo, hi]
 }
 
 std::array<float, 3> HsvToRgb(double h, double s, double v) {
-  h = std::fmod(h, 1.0) * 6.0;
-  const int i = static_cast<int>(std::floor(h)) % 6;
+  h = std::fmod(h, 1.0);
+  if (h < 0) h += 1.0;  // hues drawn around a base may be negative (UBSan found rgb[-1] read below)
+  h *= 6.0;
+  const int i = std::min(static_cast<int>(std::floor(h)), 5);
   const double f = h - std::floor(h), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   const double rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
   return {static_cast<float>(rgb[i][0]), static_cast<float>(rgb[i][1]), static_cast<float>(rgb[i][2])};
