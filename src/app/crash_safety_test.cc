@@ -34,15 +34,15 @@ namespace fs = std::filesystem;
 
 // Starts `nerfedit args...` (stdout and stderr appended to log) with extra
 // environment; returns its pid.
-pid_t Spawn(const std::vector<std::string> &args, const std::string &log, const std::vector<std::string> &env = {}) {
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log, const std::vector<std::string>& env = {}) {
   // Everything exec needs is built before fork: only async-signal-safe calls in
   // the child (the parent has threads).
-  std::vector<char *> argv = {const_cast<char *>(NERFEDIT_BINARY)};
-  for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+  std::vector<char*> argv = {const_cast<char*>(NERFEDIT_BINARY)};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<char *> envp;
-  for (char **e = environ; *e != nullptr; ++e) envp.push_back(*e);
-  for (const auto &e : env) envp.push_back(const_cast<char *>(e.c_str()));
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
@@ -62,12 +62,12 @@ int Wait(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }
 
-int RunNerfedit(const std::vector<std::string> &args, const std::string &log,
-                const std::vector<std::string> &env = {}) {
+int RunNerfedit(const std::vector<std::string>& args, const std::string& log,
+                const std::vector<std::string>& env = {}) {
   return Wait(Spawn(args, log, env));
 }
 
-std::string Log(const std::string &path) {
+std::string Log(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
@@ -75,9 +75,9 @@ std::string Log(const std::string &path) {
 // Every tensor under an archive and its sub-archives, by path. Optimizer states
 // are keyed by their parameters' addresses in the process that wrote them:
 // those keys are replaced by "*" and compared as a sorted multiset.
-void CollectTensors(torch::serialize::InputArchive &archive, const std::string &where,
-                    std::vector<std::pair<std::string, torch::Tensor>> *out) {
-  for (const auto &key : archive.keys()) {
+void CollectTensors(torch::serialize::InputArchive& archive, const std::string& where,
+                    std::vector<std::pair<std::string, torch::Tensor>>* out) {
+  for (const auto& key : archive.keys()) {
     const std::string name = where + "/" + (key.rfind("0x", 0) == 0 ? std::string("*") : key);
     torch::Tensor tensor;
     torch::serialize::InputArchive sub;
@@ -89,9 +89,9 @@ void CollectTensors(torch::serialize::InputArchive &archive, const std::string &
   }
 }
 
-void SortForComparison(std::vector<std::pair<std::string, torch::Tensor>> *tensors) {
+void SortForComparison(std::vector<std::pair<std::string, torch::Tensor>>* tensors) {
   using Entry = std::pair<std::string, torch::Tensor>;
-  std::stable_sort(tensors->begin(), tensors->end(), [](const Entry &a, const Entry &b) {
+  std::stable_sort(tensors->begin(), tensors->end(), [](const Entry& a, const Entry& b) {
     if (a.first != b.first) return a.first < b.first;
     if (a.second.numel() != b.second.numel()) return a.second.numel() < b.second.numel();
     return a.second.to(torch::kDouble).sum().item<double>() < b.second.to(torch::kDouble).sum().item<double>();
@@ -100,7 +100,7 @@ void SortForComparison(std::vector<std::pair<std::string, torch::Tensor>> *tenso
 
 // The two checkpoints hold the same tensors bit for bit (the meta record's
 // timings differ by design).
-int ExpectSameCheckpoint(const std::string &a_path, const std::string &b_path) {
+int ExpectSameCheckpoint(const std::string& a_path, const std::string& b_path) {
   std::vector<std::pair<std::string, torch::Tensor>> a, b;
   torch::serialize::InputArchive a_archive, b_archive;
   a_archive.load_from(a_path);
@@ -125,12 +125,12 @@ int ExpectSameCheckpoint(const std::string &a_path, const std::string &b_path) {
 
 // Seconds per run: small tables and grid, a checkpoint every 2 steps (kills
 // land inside and between checkpoint writes alike).
-constexpr const char *kTinyConfig =
+constexpr const char* kTinyConfig =
     R"({"field_config": {"encoding": {"log2_hashmap_size": 12, "num_levels": 6}},
     "batch_rays": 256, "grid_warmup_steps": 8, "grid_resolution": 32, "checkpoint_every": 2, "steps": 40,
     "eval_every": 0})";
 
-std::string StepOf(const std::string &checkpoint) {
+std::string StepOf(const std::string& checkpoint) {
   torch::serialize::InputArchive archive;
   archive.load_from(checkpoint);
   c10::IValue meta;
@@ -147,12 +147,12 @@ TEST(CrashSafety, SigkillAtRandomMomentsThenResumeIsBitIdentical) {
       << Log(log);
   std::ofstream(config) << kTinyConfig;
   const std::vector<std::string> common = {"--deterministic", "--quiet"};
-  auto train = [&](const std::string &run) {
+  auto train = [&](const std::string& run) {
     std::vector<std::string> args = {"train", "--data", scene, "--out", run, "--config", config};
     args.insert(args.end(), common.begin(), common.end());
     return args;
   };
-  auto resume = [&](const std::string &run) {
+  auto resume = [&](const std::string& run) {
     std::vector<std::string> args = {"train", "--resume", run};
     args.insert(args.end(), common.begin(), common.end());
     return args;
@@ -169,7 +169,7 @@ TEST(CrashSafety, SigkillAtRandomMomentsThenResumeIsBitIdentical) {
   const std::string run = dir / "killed";
   ASSERT_EQ(RunNerfedit(train(run), log, {"NERFEDIT_FAULT_KILL_AT_WRITE=3"}), 128 + SIGKILL) << Log(log);
   bool left_temporary = false;
-  for (const auto &entry : fs::directory_iterator(run)) {
+  for (const auto& entry : fs::directory_iterator(run)) {
     left_temporary |= entry.path().filename().string().find(".tmp") != std::string::npos;
   }
   EXPECT_TRUE(left_temporary) << "the fault injection should have killed the process mid-write";
@@ -204,7 +204,7 @@ TEST(CrashSafety, SigkillAtRandomMomentsThenResumeIsBitIdentical) {
       "crash safety: uninterrupted %.1f s; %d random kills (%d runs "
       "finished first), plus one mid-write\n",
       uninterrupted_s, kills, finished_early);
-  for (const auto &entry : fs::directory_iterator(run)) {
+  for (const auto& entry : fs::directory_iterator(run)) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << "left behind: " << entry.path();
   }
 

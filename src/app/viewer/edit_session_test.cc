@@ -25,14 +25,6 @@ namespace {
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// The tiny run's teacher (a 20-s CLIP without scene crops) is too weak for a text query's default canonical
-// negatives (every other colour-shape phrase): the tests name the scene's things, as the CLI's --negatives does.
-Json SceneNegatives() {
-  Json names = Json::array({"ground"});
-  for (const auto& object : DefaultScene().objects) names.push_back(object.name);
-  return names;
-}
-
 void ExpectError(const httplib::Result& res, int status, const std::string& fragment) {
   ASSERT_TRUE(res) << "no response";
   EXPECT_EQ(res->status, status) << res->body;

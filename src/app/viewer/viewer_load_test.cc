@@ -36,16 +36,10 @@ double ResidentMb() {
   return 0;
 }
 
-Json Negatives() {
-  Json names = Json::array({"ground"});
-  for (const auto &object : DefaultScene().objects) names.push_back(object.name);
-  return names;
-}
-
 // What one request is and which answers are right for it.
 enum class Kind { kView, kSelect, kMalformed, kNan, kHugeResolution, kHugeBody, kTraversal, kCount };
-const char *Name(Kind k) {
-  static const std::array<const char *, 7> names = {
+const char* Name(Kind k) {
+  static const std::array<const char*, 7> names = {
       "view", "select", "malformed JSON", "NaN pose", "absurd resolution", "oversized body", "path traversal"};
   return names[static_cast<int>(k)];
 }
@@ -60,7 +54,7 @@ struct Tally {
     std::lock_guard<std::mutex> lock(mutex);
     ++status[Name(kind)][code];
   }
-  void Fail(const std::string &what) {
+  void Fail(const std::string& what) {
     std::lock_guard<std::mutex> lock(mutex);
     if (failures.size() < 20) failures.push_back(what);
   }
@@ -68,7 +62,7 @@ struct Tally {
 
 // Sends one request of `kind` as client `client`; checks the answer against
 // what that kind allows.
-void Issue(Kind kind, int client, int sequence, int port, Tally *tally) {
+void Issue(Kind kind, int client, int sequence, int port, Tally* tally) {
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(120, 0);
   c.set_connection_timeout(30, 0);
@@ -82,7 +76,7 @@ void Issue(Kind kind, int client, int sequence, int port, Tally *tally) {
       case Kind::kSelect: {
         Json body = view;
         body["text"] = "red sphere";
-        body["negatives"] = Negatives();
+        body["negatives"] = SceneNegatives();
         body["client"] = id + "-select";
         return c.Post("/api/select", body.dump(), "application/json");
       }
@@ -102,9 +96,9 @@ void Issue(Kind kind, int client, int sequence, int port, Tally *tally) {
       case Kind::kHugeBody:
         return c.Post("/api/render", std::string(2 << 20, ' ') + "{}", "application/json");
       case Kind::kTraversal: {
-        static const std::array<const char *, 5> paths = {"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                                                          "/api/../../etc/passwd", "/static/..%2f..%2fetc%2fpasswd",
-                                                          "/index.html/../../../etc/passwd"};
+        static const std::array<const char*, 5> paths = {"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                                                         "/api/../../etc/passwd", "/static/..%2f..%2fetc%2fpasswd",
+                                                         "/index.html/../../../etc/passwd"};
         return c.Get(paths[sequence % paths.size()]);
       }
       case Kind::kCount:
@@ -169,20 +163,20 @@ TEST(ViewerLoad, FiftyClientsOfViewsSelectionsAndBadRequests) {
       }
     });
   }
-  for (auto &thread : clients) thread.join();
+  for (auto& thread : clients) thread.join();
   const double rss_end = ResidentMb();
 
   std::string summary;
-  for (const auto &[kind, codes] : tally.status) {
+  for (const auto& [kind, codes] : tally.status) {
     summary += "  " + kind + ":";
-    for (const auto &[code, count] : codes) summary += " " + std::to_string(code) + "x" + std::to_string(count);
+    for (const auto& [code, count] : codes) summary += " " + std::to_string(code) + "x" + std::to_string(count);
     summary += "\n";
   }
   std::printf(
       "viewer load: %d clients, %d requests in %.1f s; RSS %.0f -> "
       "%.0f -> %.0f MB\n%s",
       kClients, tally.requests.load(), elapsed(), rss_start, rss_half.load(), rss_end, summary.c_str());
-  for (const auto &failure : tally.failures) ADD_FAILURE() << failure;
+  for (const auto& failure : tally.failures) ADD_FAILURE() << failure;
   EXPECT_GE(tally.requests.load(), kClients * 3);
   EXPECT_GT(tally.status["view"][200], 0) << "some views were rendered";
   EXPECT_GT(tally.status["select"][200], 0) << "some selections were made";

@@ -10,10 +10,19 @@
 #include "app/viewer/edit_session.h"
 #include "app/viewer/tiny_dff_run.h"
 #include "app/viewer/viewer_server.h"
+#include "data/procedural_scene.h"
 #include "methods/dff/dff_method.h"
 #include "util/test_util.h"
 
 namespace nerfedit {
+
+// The tiny run's teacher (a 20-s CLIP without scene crops) is too weak for a text query's default canonical
+// negatives (every other colour-shape phrase): the tests name the scene's things, as the CLI's --negatives does.
+inline nlohmann::json SceneNegatives() {
+  nlohmann::json names = nlohmann::json::array({"ground"});
+  for (const auto& object : DefaultScene().objects) names.push_back(object.name);
+  return names;
+}
 
 // Trained once per process (about a minute): every test copies nothing and loads it fresh.
 inline const std::string& TinyRun() {
