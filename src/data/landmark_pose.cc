@@ -60,15 +60,15 @@ double Rms(const torch::Tensor& centred) { return centred.pow(2).sum(1).mean().s
 // (SVD), the third is their cross product, and the translation puts the centroid at its observed image position.
 void AffineInit(const torch::Tensor& x, const torch::Tensor& normalised, torch::Tensor* rotation,
                 torch::Tensor* translation) {
-  const auto mean = normalised.mean(1, true);                                   // [N,1,2]
-  const auto a = torch::matmul(torch::linalg_pinv(x), normalised - mean);       // [N,3,2]
-  const auto m = a.transpose(1, 2);                                             // [N,2,3]: rows r1/d, r2/d
+  const auto mean = normalised.mean(1, true);                              // [N,1,2]
+  const auto a = torch::matmul(torch::linalg_pinv(x), normalised - mean);  // [N,3,2]
+  const auto m = a.transpose(1, 2);                                        // [N,2,3]: rows r1/d, r2/d
   torch::Tensor u, s, vh;
   std::tie(u, s, vh) = torch::linalg_svd(m, /*full_matrices=*/false);
-  const auto rows = torch::matmul(u, vh);                                       // [N,2,3] orthonormal rows
+  const auto rows = torch::matmul(u, vh);  // [N,2,3] orthonormal rows
   const auto r1 = rows.select(1, 0), r2 = rows.select(1, 1);
   *rotation = torch::stack({r1, r2, torch::cross(r1, r2, 1)}, 1);
-  const auto depth = 1 / s.mean(1).clamp_min(1e-12);                            // [N]
+  const auto depth = 1 / s.mean(1).clamp_min(1e-12);  // [N]
   const auto c = mean.squeeze(1);
   *translation = torch::stack({c.select(1, 0) * depth, c.select(1, 1) * depth, -depth}, 1);
 }
@@ -109,6 +109,7 @@ struct Fit {
   torch::Tensor canonical, rotation, translation;  // [K,3], [N,3,3] cam_from_world, [N,3]
   torch::Tensor residual;                          // [N,K]
   torch::Tensor centre, centre_in_camera;          // [3], [3]; undefined without the centring prior
+  torch::Tensor up;                                // [3] unit; undefined without the roll prior
   double loss = 0;
 };
 
@@ -132,7 +133,7 @@ void RunLbfgs(const std::vector<torch::Tensor>& params, int iterations, const st
 // `prior_in_camera` ([3] each, output frame / camera frame) fix the centring prior's point instead of estimating it.
 Fit Solve(const torch::Tensor& observed, const torch::Tensor& intrinsics, const torch::Tensor& init,
           const LandmarkPoseOptions& options, bool refine, const torch::Tensor& prior_centre = {},
-          const torch::Tensor& prior_in_camera = {}) {
+          const torch::Tensor& prior_in_camera = {}, const torch::Tensor& prior_up = {}) {
   const int64_t n = observed.size(0);
   const auto centroid = init.mean(0);
   const auto x0 = init - centroid;
@@ -170,7 +171,10 @@ Fit Solve(const torch::Tensor& observed, const torch::Tensor& intrinsics, const 
   // (pixels at the object's distance), which keeps the problem well conditioned however strong the prior. c and m
   // start from the closed-form least-squares fit to the first stage's cameras (linear in c, m).
   const bool centring = options.centring_weight() > 0;
-  torch::Tensor c, m, e;
+  const bool roll = options.roll_weight() > 0;
+  torch::Tensor c, m, e, up;
+  std::vector<torch::Tensor> stage2 = {omega};
+  if (refine) stage2.push_back(p);
   if (centring) {
     {
       torch::NoGradGuard no_grad;
@@ -190,19 +194,51 @@ Fit Solve(const torch::Tensor& observed, const torch::Tensor& intrinsics, const 
     c.requires_grad_(estimate);
     m.requires_grad_(estimate);
     e.requires_grad_(true);
-    std::vector<torch::Tensor> stage2 = {omega, e};
-    if (refine) stage2.push_back(p);
+    stage2.push_back(e);
     if (estimate) {
       stage2.push_back(c);
       stage2.push_back(m);
     }
     translation = [&]() { return m - torch::matmul(rotation(), c) + e; };
-    const auto focal = intrinsics.select(1, 0);
-    auto centring_loss = [&]() {
+  } else {
+    stage2.push_back(dt);
+  }
+  // Roll prior (upright photos): every camera's x axis is horizontal, perpendicular to one world up vector u
+  // (estimated, so the prior does not depend on the template's frame). The roll's sine is x_i . u; it is penalised
+  // as the pixels it moves the image's landmarks by (times their RMS distance from their centroid). u starts as the
+  // direction the first stage's x axes are most nearly perpendicular to (smallest eigenvector of sum x_i x_i^T).
+  torch::Tensor spread_px;
+  if (roll) {
+    torch::NoGradGuard no_grad;
+    spread_px = (observed - observed.mean(1, true)).pow(2).sum(2).mean(1).sqrt();  // [N]
+    if (prior_up.defined()) {
+      up = prior_up.clone();
+    } else {
+      const auto x_axes = rotation().select(1, 0);  // [N,3] camera x axes in the world
+      const auto eig = torch::linalg_eigh(torch::matmul(x_axes.t(), x_axes));
+      up = std::get<1>(eig).select(1, 0).clone(at::MemoryFormat::Contiguous);
+      // Sign: the cameras' mean y axis (image up) points along u.
+      if ((rotation().select(1, 1).sum(0) * up).sum().item<double>() < 0) up = -up;
+    }
+    up.requires_grad_(!prior_up.defined());
+    if (!prior_up.defined()) stage2.push_back(up);
+  }
+  auto unit_up = [&]() { return up / up.norm(); };
+  const auto focal = intrinsics.select(1, 0);
+  auto prior_loss = [&]() {
+    auto total = torch::zeros({}, observed.options());
+    if (centring) {
       const auto px2 = e.pow(2).sum(1) * (focal / m.select(0, 2).abs().clamp_min(1e-9)).pow(2);
-      return options.centring_weight() * rho(px2).sum();
-    };
-    RunLbfgs(stage2, options.iterations(), [&]() { return landmark_loss(nullptr) + centring_loss(); });
+      total = total + options.centring_weight() * rho(px2).sum();
+    }
+    if (roll) {
+      const auto sine = torch::matmul(rotation().select(1, 0), unit_up());  // [N]
+      total = total + options.roll_weight() * rho((sine * spread_px).pow(2)).sum();
+    }
+    return total;
+  };
+  if (centring || roll) {
+    RunLbfgs(stage2, options.iterations(), [&]() { return landmark_loss(nullptr) + prior_loss(); });
   }
 
   Fit fit;
@@ -219,6 +255,7 @@ Fit Solve(const torch::Tensor& observed, const torch::Tensor& intrinsics, const 
     fit.centre = torch::matmul(q, c) + centroid;
     fit.centre_in_camera = m.detach().clone();
   }
+  if (roll) fit.up = torch::matmul(q, unit_up());
   return fit;
 }
 
@@ -238,6 +275,7 @@ LandmarkPoseResult ToResult(const Fit& fit) {
     out.centre = fit.centre.to(torch::kFloat);
     out.centre_in_camera = fit.centre_in_camera.to(torch::kFloat);
   }
+  if (fit.up.defined()) out.up = fit.up.to(torch::kFloat);
   return out;
 }
 
@@ -251,14 +289,14 @@ void LandmarkPoseOptions::Check() const {
            "landmark poses: canonical_scale must be >= 0 (0: the initial points' own), got ", canonical_scale());
   NE_CHECK(std::isfinite(centring_weight()) && centring_weight() >= 0,
            "landmark poses: centring_weight must be >= 0 (0: off), got ", centring_weight());
+  NE_CHECK(std::isfinite(roll_weight()) && roll_weight() >= 0,
+           "landmark poses: roll_weight must be >= 0 (0: off), got ", roll_weight());
 }
 
 nlohmann::json LandmarkPoseOptions::ToJson() const {
-  return {{"iterations", iterations()},
-          {"huber_delta_px", huber_delta_px()},
-          {"canonical_scale", canonical_scale()},
-          {"refine_canonical", refine_canonical()},
-          {"centring_weight", centring_weight()}};
+  return {{"iterations", iterations()},           {"huber_delta_px", huber_delta_px()},
+          {"canonical_scale", canonical_scale()}, {"refine_canonical", refine_canonical()},
+          {"centring_weight", centring_weight()}, {"roll_weight", roll_weight()}};
 }
 
 LandmarkPoseOptions LandmarkPoseOptions::FromJson(const nlohmann::json& json) {
@@ -266,12 +304,13 @@ LandmarkPoseOptions LandmarkPoseOptions::FromJson(const nlohmann::json& json) {
   LandmarkPoseOptions o;
   int iterations = o.iterations();
   double delta = o.huber_delta_px(), scale = o.canonical_scale(), centring = o.centring_weight();
+  double roll = o.roll_weight();
   bool refine = o.refine_canonical();
   r.Optional("iterations", &iterations).Optional("huber_delta_px", &delta).Optional("canonical_scale", &scale);
-  r.Optional("refine_canonical", &refine).Optional("centring_weight", &centring);
+  r.Optional("refine_canonical", &refine).Optional("centring_weight", &centring).Optional("roll_weight", &roll);
   r.Finish();
   o.iterations(iterations).huber_delta_px(delta).canonical_scale(scale).refine_canonical(refine);
-  o.centring_weight(centring);
+  o.centring_weight(centring).roll_weight(roll);
   o.Check();
   return o;
 }
@@ -305,12 +344,13 @@ LandmarkPoseResult FitLandmarkPoses(const at::Tensor& landmarks, const at::Tenso
 
 LandmarkPoseResult FitCameraToCanonical(const at::Tensor& landmarks, const at::Tensor& intrinsics,
                                         const at::Tensor& canonical, const LandmarkPoseOptions& options,
-                                        const at::Tensor& centre, const at::Tensor& centre_in_camera) {
+                                        const at::Tensor& centre, const at::Tensor& centre_in_camera,
+                                        const at::Tensor& up) {
   options.Check();
-  torch::Tensor prior_centre, prior_in_camera;
+  torch::Tensor prior_centre, prior_in_camera, prior_up;
   if (options.centring_weight() > 0) {
-    const bool ok = centre.defined() && centre.numel() == 3 && centre_in_camera.defined() &&
-                    centre_in_camera.numel() == 3;
+    const bool ok =
+        centre.defined() && centre.numel() == 3 && centre_in_camera.defined() && centre_in_camera.numel() == 3;
     NE_CHECK(ok, "landmark poses: the centring prior (centring_weight ", options.centring_weight(),
              ") needs the centre [3] and centre_in_camera [3] of a training fit");
     prior_centre = centre.to(torch::kCPU, torch::kDouble).reshape({3});
@@ -318,25 +358,32 @@ LandmarkPoseResult FitCameraToCanonical(const at::Tensor& landmarks, const at::T
     NE_CHECK(torch::isfinite(prior_centre).all().item<bool>() && torch::isfinite(prior_in_camera).all().item<bool>(),
              "landmark poses: centre and centre_in_camera must be finite");
   }
+  if (options.roll_weight() > 0) {
+    NE_CHECK(up.defined() && up.numel() == 3, "landmark poses: the roll prior (roll_weight ", options.roll_weight(),
+             ") needs the up direction [3] of a training fit");
+    prior_up = up.to(torch::kCPU, torch::kDouble).reshape({3});
+    NE_CHECK(torch::isfinite(prior_up).all().item<bool>() && prior_up.norm().item<double>() > 1e-9,
+             "landmark poses: up must be finite and non-zero, got ", up);
+    prior_up = prior_up / prior_up.norm();
+  }
   NE_CHECK(landmarks.defined() && landmarks.dim() == 2, "landmark poses: one image's landmarks must be [K,2], got ",
            landmarks.defined() ? c10::str(landmarks.sizes()) : "undefined");
-  NE_CHECK(canonical.defined() && canonical.dim() == 2 && canonical.size(0) == landmarks.size(0) &&
-               canonical.size(1) == 3,
-           "landmark poses: canonical points must be [", landmarks.size(0), ",3], got ",
-           canonical.defined() ? c10::str(canonical.sizes()) : "undefined");
+  NE_CHECK(
+      canonical.defined() && canonical.dim() == 2 && canonical.size(0) == landmarks.size(0) && canonical.size(1) == 3,
+      "landmark poses: canonical points must be [", landmarks.size(0), ",3], got ",
+      canonical.defined() ? c10::str(canonical.sizes()) : "undefined");
   const auto observed = landmarks.unsqueeze(0);
   CheckLandmarks(observed);
   const auto init = canonical.to(torch::kCPU, torch::kDouble);
   NE_CHECK(torch::isfinite(init).all().item<bool>(), "landmark poses: canonical points have non-finite values");
   return ToResult(Solve(observed.to(torch::kCPU, torch::kDouble).contiguous(), CheckedIntrinsics(intrinsics, 1), init,
-                        options, /*refine=*/false, prior_centre, prior_in_camera));
+                        options, /*refine=*/false, prior_centre, prior_in_camera, prior_up));
 }
 
 at::Tensor RotationErrorDegrees(const at::Tensor& estimated, const at::Tensor& truth, bool align_globally) {
-  NE_CHECK(estimated.dim() == 3 && estimated.size(1) >= 3 && estimated.size(2) >= 3 &&
-               truth.sizes() == estimated.sizes(),
-           "RotationErrorDegrees: poses must both be [N,4,4] (or [N,3,3]), got ", estimated.sizes(), " and ",
-           truth.sizes());
+  NE_CHECK(
+      estimated.dim() == 3 && estimated.size(1) >= 3 && estimated.size(2) >= 3 && truth.sizes() == estimated.sizes(),
+      "RotationErrorDegrees: poses must both be [N,4,4] (or [N,3,3]), got ", estimated.sizes(), " and ", truth.sizes());
   auto est = estimated.to(torch::kCPU, torch::kDouble).index({Slice(), Slice(0, 3), Slice(0, 3)});
   const auto tru = truth.to(torch::kCPU, torch::kDouble).index({Slice(), Slice(0, 3), Slice(0, 3)});
   if (align_globally) {

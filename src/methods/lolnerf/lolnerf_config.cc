@@ -15,6 +15,7 @@ nlohmann::json LolnerfConfig::ToJson() const {
   o["landmark_iterations"] = landmark_iterations;
   o["landmark_huber_px"] = landmark_huber_px;
   o["landmark_centring_weight"] = landmark_centring_weight;
+  o["landmark_roll_weight"] = landmark_roll_weight;
   o["field"] = field;
   o["num_layers"] = num_layers;
   o["hidden_dim"] = hidden_dim;
@@ -53,6 +54,7 @@ LolnerfConfig LolnerfConfig::FromJson(const nlohmann::json& j, const std::string
       .Optional("landmark_iterations", &c.landmark_iterations)
       .Optional("landmark_huber_px", &c.landmark_huber_px)
       .Optional("landmark_centring_weight", &c.landmark_centring_weight)
+      .Optional("landmark_roll_weight", &c.landmark_roll_weight)
       .Optional("field", &c.field)
       .Optional("num_layers", &c.num_layers)
       .Optional("hidden_dim", &c.hidden_dim)
@@ -119,6 +121,8 @@ void LolnerfConfig::Check(const std::string& context) const {
   NE_CHECK(landmark_huber_px > 0, context, ": landmark_huber_px must be > 0, got ", landmark_huber_px);
   NE_CHECK(landmark_centring_weight >= 0, context, ": landmark_centring_weight must be >= 0, got ",
            landmark_centring_weight);
+  NE_CHECK(std::isfinite(landmark_roll_weight) && landmark_roll_weight >= 0, context,
+           ": landmark_roll_weight must be >= 0 (0: off), got ", landmark_roll_weight);
   NE_CHECK(field == "hash_grid" || field == "mlp", context, ": field must be hash_grid or mlp, got \"", field, "\"");
   NE_CHECK(hash.is_object(), context, ": hash must be an object of hash-encoding keys");
   NE_CHECK(code_dim >= 1 && code_dim <= 4096, context, ": code_dim must be in [1, 4096], got ", code_dim);

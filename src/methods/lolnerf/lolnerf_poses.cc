@@ -25,16 +25,17 @@ nlohmann::json LolnerfLandmarkModel::ToJson() const {
     j["centre"] = ToVector(centre);
     j["centre_in_camera"] = ToVector(centre_in_camera);
   }
+  if (up.defined()) j["up"] = ToVector(up);
   return j;
 }
 
 LolnerfLandmarkModel LolnerfLandmarkModel::FromJson(const nlohmann::json& json, const std::string& context) {
   LolnerfLandmarkModel m;
-  std::vector<float> canonical, centre, centre_in_camera;
+  std::vector<float> canonical, centre, centre_in_camera, up;
   nlohmann::json options = nlohmann::json::object();
   JsonReader r(json, context);
   r.Required("canonical", &canonical).Optional("centre", &centre).Optional("centre_in_camera", &centre_in_camera);
-  r.Optional("options", &options);
+  r.Optional("options", &options).Optional("up", &up);
   r.Finish();
   NE_CHECK(canonical.size() == 3 * kNumLandmarks, context, ": \"canonical\" must hold ", 3 * kNumLandmarks,
            " numbers, got ", canonical.size());
@@ -45,22 +46,28 @@ LolnerfLandmarkModel LolnerfLandmarkModel::FromJson(const nlohmann::json& json, 
     m.centre = torch::tensor(centre);
     m.centre_in_camera = torch::tensor(centre_in_camera);
   }
+  if (!up.empty()) {
+    NE_CHECK(up.size() == 3, context, ": \"up\" must hold 3 numbers, got ", up.size());
+    m.up = torch::tensor(up);
+  }
   m.options = LandmarkPoseOptions::FromJson(options);
   return m;
 }
 
 at::Tensor LolnerfLandmarkModel::FitCamera(const at::Tensor& landmarks, const at::Tensor& intrinsics,
                                            const std::string& what, double* residual_px) const {
-  NE_CHECK(defined(), "this run has no canonical landmarks (its data carried none): it cannot place a new photo's "
-                      "camera from landmarks");
+  NE_CHECK(defined(),
+           "this run has no canonical landmarks (its data carried none): it cannot place a new photo's "
+           "camera from landmarks");
   NE_CHECK(landmarks.dim() == 2 && landmarks.size(0) == canonical.size(0) && landmarks.size(1) == 2, what,
            ": expected ", canonical.size(0), " landmarks (x, y pixel pairs), got shape ", landmarks.sizes());
   NE_CHECK(torch::isfinite(landmarks).all().item<bool>(), what, ": a landmark coordinate is NaN or infinite");
   LandmarkPoseOptions options = this->options;
   if (!centre.defined()) options.centring_weight(0);
-  ScopedThreads threads(1, 1);  // small tensor ops, as EstimateLolnerfPoses
+  if (!up.defined()) options.roll_weight(0);  // runs made before the roll prior
+  ScopedThreads threads(1, 1);                // small tensor ops, as EstimateLolnerfPoses
   const LandmarkPoseResult fit = FitCameraToCanonical(landmarks.to(at::kFloat), intrinsics.to(at::kFloat), canonical,
-                                                      options, centre, centre_in_camera);
+                                                      options, centre, centre_in_camera, up);
   if (residual_px != nullptr) *residual_px = fit.mean_residual_px;
   return fit.world_from_cam[0];
 }
@@ -70,8 +77,9 @@ LolnerfPoses EstimateLolnerfPoses(const CategoryDataset& data, const LolnerfConf
   poses.cameras = data.data.cameras;
   const bool estimate = config.poses == "landmarks";
   if (!data.landmarks.defined()) {
-    NE_CHECK(!estimate, config.data, ": \"poses\": \"landmarks\" needs per-frame \"landmarks\", and the frames carry "
-                        "none");
+    NE_CHECK(!estimate, config.data,
+             ": \"poses\": \"landmarks\" needs per-frame \"landmarks\", and the frames carry "
+             "none");
     return poses;
   }
   const std::string kind = data.kind.empty() ? "heads" : data.kind;
@@ -87,7 +95,8 @@ LolnerfPoses EstimateLolnerfPoses(const CategoryDataset& data, const LolnerfConf
   const LandmarkPoseOptions options = LandmarkPoseOptions()
                                           .iterations(config.landmark_iterations)
                                           .huber_delta_px(config.landmark_huber_px)
-                                          .centring_weight(config.landmark_centring_weight);
+                                          .centring_weight(config.landmark_centring_weight)
+                                          .roll_weight(config.landmark_roll_weight);
   // The fit is thousands of small tensor ops: one thread is as fast idle and far faster on a busy machine, where two
   // spinning OpenMP threads made it ~20x slower (measured: 24 images 0.3 s vs 10 s).
   ScopedThreads threads(1, 1);
@@ -95,6 +104,7 @@ LolnerfPoses EstimateLolnerfPoses(const CategoryDataset& data, const LolnerfConf
   poses.landmarks.canonical = fit.canonical;
   poses.landmarks.centre = fit.centre;
   poses.landmarks.centre_in_camera = fit.centre_in_camera;
+  poses.landmarks.up = fit.up;
   poses.landmarks.options = options;
   if (!estimate) return poses;
   const at::Tensor error = RotationErrorDegrees(fit.world_from_cam, truth, /*align_globally=*/true);

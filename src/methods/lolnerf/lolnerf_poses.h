@@ -3,8 +3,8 @@
 // "poses": "landmarks" — the training cameras themselves, written to RUN/estimated_cameras.json for inspection.
 #pragma once
 #include <ATen/core/Tensor.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,7 +21,8 @@ struct LolnerfLandmarkModel {
   at::Tensor canonical;         // [K,3] f32 canonical landmark positions
   at::Tensor centre;            // [3] f32 the centring prior's point, undefined without the prior
   at::Tensor centre_in_camera;  // [3] f32
-  LandmarkPoseOptions options;  // huber scale, iterations, centring weight
+  at::Tensor up;                // [3] f32 the roll prior's world up (canonical frame), undefined without the prior
+  LandmarkPoseOptions options;  // huber scale, iterations, centring and roll weights
 
   bool defined() const { return canonical.defined(); }
   nlohmann::json ToJson() const;
@@ -33,10 +34,10 @@ struct LolnerfLandmarkModel {
 };
 
 struct LolnerfPoses {
-  LolnerfLandmarkModel landmarks;          // undefined when the data carries no landmarks
-  std::vector<Camera> cameras;             // the cameras training uses (estimated or the dataset's)
-  double rotation_error_deg = -1;          // estimated vs the dataset's cameras (mean, gauge aligned); -1: not estimated
-  nlohmann::json report;                   // estimated_cameras.json
+  LolnerfLandmarkModel landmarks;  // undefined when the data carries no landmarks
+  std::vector<Camera> cameras;     // the cameras training uses (estimated or the dataset's)
+  double rotation_error_deg = -1;  // estimated vs the dataset's cameras (mean, gauge aligned); -1: not estimated
+  nlohmann::json report;           // estimated_cameras.json
 };
 
 // Runs the joint landmark fit when the data has landmarks (canonical points for fitting; the cameras too when

@@ -114,7 +114,9 @@ TEST_F(LolnerfData, ForegroundOverBackgroundIsTheClosedForm) {
         opacity += transmittance * alpha;
         transmittance *= 1 - alpha;
       }
-      if (fg_bg) colour += (1 - opacity) * model.background()->forward(rays.directions[r].unsqueeze(0), codes[r].unsqueeze(0))[0];
+      if (fg_bg)
+        colour +=
+            (1 - opacity) * model.background()->forward(rays.directions[r].unsqueeze(0), codes[r].unsqueeze(0))[0];
       EXPECT_TRUE(torch::allclose(out.rgb[r], colour, 1e-4, 1e-5)) << r << " " << out.rgb[r] << colour;
       EXPECT_NEAR(out.fg_opacity[r].item<double>(), opacity, 1e-5);
       checked += opacity > 0.05 && opacity < 0.95;
@@ -199,11 +201,13 @@ TEST_F(LolnerfData, TinyHeadsBeatTheUntrainedModelAndTheMeanImageOnUnseenFits) {
   // The mean training image as the prediction of every unseen image.
   const at::Tensor mean_image = LoadCategoryDataset(Train()).data.images.mean(0);
   double baseline = 0;
-  for (int64_t i = 0; i < unseen.data.size(); ++i) baseline += Psnr(mean_image, unseen.data.images[i]) / unseen.data.size();
-  std::printf("tiny heads: %lld steps in %.1f s (train PSNR %.2f, pose error %.2f deg); unseen fit PSNR %.2f dB "
-              "(untrained %.2f, mean image %.2f), novel views (fg) %.2f dB (untrained %.2f)\n",
-              static_cast<long long>(trainer->progress().step), train_s, result.summary["train_psnr"].get<double>(),
-              pose_error, fit, fit0, baseline, novel, novel0);
+  for (int64_t i = 0; i < unseen.data.size(); ++i)
+    baseline += Psnr(mean_image, unseen.data.images[i]) / unseen.data.size();
+  std::printf(
+      "tiny heads: %lld steps in %.1f s (train PSNR %.2f, pose error %.2f deg); unseen fit PSNR %.2f dB "
+      "(untrained %.2f, mean image %.2f), novel views (fg) %.2f dB (untrained %.2f)\n",
+      static_cast<long long>(trainer->progress().step), train_s, result.summary["train_psnr"].get<double>(), pose_error,
+      fit, fit0, baseline, novel, novel0);
   EXPECT_GT(fit, fit0 + 1.0);
   EXPECT_GT(fit, baseline + 1.0);
   EXPECT_GT(novel, novel0 + 1.0);
@@ -236,7 +240,8 @@ TEST_F(LolnerfData, BadInputsGetClearErrors) {
   bad["poses"] = "colmap";
   EXPECT_THROW(LolnerfConfig::FromJson(bad), Error);
   // A photo's landmarks: the wrong count, a NaN.
-  const LolnerfPoses poses = EstimateLolnerfPoses(LoadCategoryDataset(Train()), LolnerfConfig::FromJson(TinyConfig(Train())));
+  const LolnerfPoses poses =
+      EstimateLolnerfPoses(LoadCategoryDataset(Train()), LolnerfConfig::FromJson(TinyConfig(Train())));
   const at::Tensor k = torch::tensor({30.f, 30.f, 12.f, 12.f});
   auto message = [&](const at::Tensor& landmarks) {
     try {
@@ -250,6 +255,14 @@ TEST_F(LolnerfData, BadInputsGetClearErrors) {
   at::Tensor nan = torch::rand({5, 2}) * 24;
   nan[2][1] = NAN;
   EXPECT_NE(message(nan).find("NaN"), std::string::npos);
+  // What a run keeps of the fit (run.json "landmarks") round-trips, the roll prior's up with it.
+  ASSERT_TRUE(poses.landmarks.up.defined());
+  const LolnerfLandmarkModel restored = LolnerfLandmarkModel::FromJson(poses.landmarks.ToJson(), "landmarks");
+  EXPECT_TRUE(torch::allclose(restored.up, poses.landmarks.up));
+  EXPECT_EQ(restored.options.roll_weight(), LolnerfConfig().landmark_roll_weight);
+  nlohmann::json negative = TinyConfig(Train());
+  negative["landmark_roll_weight"] = -1;
+  EXPECT_THROW(LolnerfConfig::FromJson(negative), Error);
 }
 
 }  // namespace
