@@ -4,10 +4,17 @@
 //       renders an orbit of the built-in scene with the exact ray tracer, stylises every frame on its own with the 2D
 //       network, and prints the consistency (short/long-range warping error, exact depth) and the style distances
 //       measured with another encoder (same architecture, other random weights) and colour histograms.
+//   stylize_bench orbit ... --nerf-budget S --stylize-budget S [--nerf-size 64]
+//       also trains a nerf run on the scene (S seconds), a stylized run on it with every style (methods/stylize), renders
+//       the same orbit under each style and prints the NeRF-side figures; the last line is issue 16's:
+//       short_err_2d short_err_nerf long_err_2d long_err_nerf style_dist_2d style_dist_nerf content_ssim_nerf train_s
+//       new_style_s
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdio>
+#include <unistd.h>
+
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -16,7 +23,13 @@
 #include "data/image_io.h"
 #include "data/procedural_scene.h"
 #include "data/style_images.h"
+#include "eval/image_metrics.h"
 #include "eval/view_consistency.h"
+#include "engine/run_folder.h"
+#include "engine/trainer.h"
+#include "methods/method_registry.h"
+#include "methods/nerf/nerf_method.h"
+#include "methods/stylize/stylize_run.h"
 #include "models2d/adain.h"
 #include "util/error.h"
 #include "util/json_reader.h"
@@ -113,10 +126,116 @@ Camera OrbitCamera(double azimuth_degrees, int64_t size) {
   return Camera::LookAt(eye, {0, 0, kLookAtHeight}, {0, 0, 1}, size, size, 40 * M_PI / 180);
 }
 
+// Sobel gradient magnitude of a [H,W,3] image's luminance, [H,W,1] scaled to [0,1].
+at::Tensor EdgeMap(const at::Tensor& image) {
+  const at::Tensor y = (image * torch::tensor({0.299f, 0.587f, 0.114f})).sum(2).unsqueeze(0).unsqueeze(0);
+  const at::Tensor kx = torch::tensor({-1.f, 0.f, 1.f, -2.f, 0.f, 2.f, -1.f, 0.f, 1.f}).reshape({1, 1, 3, 3});
+  const at::Tensor gx = F::conv2d(y, kx, F::Conv2dFuncOptions().padding(1));
+  const at::Tensor gy = F::conv2d(y, kx.transpose(2, 3), F::Conv2dFuncOptions().padding(1));
+  return ((gx.pow(2) + gy.pow(2)).sqrt() / 4).clamp(0, 1)[0].permute({1, 2, 0}).expand({-1, -1, 3}).contiguous();
+}
+
+struct NerfSide {
+  double short_err = 0, long_err = 0, style_dist = 0, content_ssim = 0, train_s = 0, new_style_s = 0;
+};
+
+// Trains a nerf run on the scene and a stylized run on it with every style, renders the orbit under each style and
+// measures it like the 2D frames (exact depth for the warping error, the judge encoder for the style distance).
+NerfSide MeasureNerfSide(const std::string& dir, const std::vector<std::string>& styles, const std::string& adain,
+                         double nerf_budget, double stylize_budget, int64_t nerf_size,
+                         const std::vector<Camera>& cameras, const std::vector<at::Tensor>& depths,
+                         const ViewConsistencyOptions& vc, AdainEncoder& judge, int64_t style_size,
+                         const std::string& out, int64_t new_style_steps) {
+  const std::string scene = dir + "/scene", nerf_run = dir + "/nerf", srun = dir + "/stylized";
+  WriteProceduralDataset(DefaultScene(), ProceduralDatasetOptions().num_views(60).width(nerf_size).height(nerf_size),
+                         scene);
+  NerfConfig c = NerfConfig::ForField("hash_grid");
+  c.data = scene;
+  c.test_every = 0;
+  c.grid_resolution = 64;
+  c.trainer.steps = 100000;
+  c.trainer.time_budget_s = nerf_budget;
+  c.trainer.eval_every = 0;
+  c.trainer.checkpoint_every = 0;
+  c.trainer.device = "cpu";
+  c.field_config = {{"encoding", {{"log2_hashmap_size", 17}, {"max_resolution", 512}}}};
+  StartRun(nerf_run, [&] { return std::make_unique<NerfMethod>(c); }, {/*quiet=*/true, false})->Train();
+  std::printf("nerf run: %.0f s on %lld-px views\n", nerf_budget, static_cast<long long>(nerf_size));
+  nlohmann::json user = {{"nerf_run", nerf_run}, {"styles", styles}, {"adain_model", adain},
+                         {"time_budget_s", stylize_budget}, {"steps", 100000}, {"eval_every", 0},
+                         {"checkpoint_every", 0}, {"device", "cpu"}, {"style_size", std::min<int64_t>(style_size, 64)}};
+  const TrainResult r = StartTraining("stylize", user, srun, {/*quiet=*/true, false})->Train();
+  NerfSide side;
+  side.train_s = r.summary.value("train_s", 0.0);
+  std::printf("stylized run: %s\n", r.summary.dump().c_str());
+  auto scene_run = LoadStylizedRun(srun, "cpu");
+  auto original = LoadRenderableRun(nerf_run, "cpu");
+  std::vector<at::Tensor> plain;
+  for (const Camera& camera : cameras) plain.push_back(original->RenderColour(camera).rgb);
+  for (size_t s = 0; s < styles.size(); ++s) {
+    scene_run->SelectStyle(static_cast<int64_t>(s));
+    std::vector<at::Tensor> frames;
+    for (const Camera& camera : cameras) frames.push_back(scene_run->RenderColour(camera).rgb);
+    const ConsistencyResult cr = MeasureConsistency(frames, depths, cameras, vc);
+    const at::Tensor style = ResizeShorter(ResolveStyle(styles[s], style_size, style_size), style_size).unsqueeze(0);
+    const double dist = StyleStatisticsDistance(judge, torch::stack(frames).permute({0, 3, 1, 2}).contiguous(), style);
+    double ssim = 0;
+    for (size_t k = 0; k < frames.size(); ++k) ssim += Ssim(EdgeMap(frames[k]), EdgeMap(plain[k])) / frames.size();
+    std::printf("nerf style %s: short_err %.4f long_err %.4f (%lld/%lld pairs) style_dist %.3f content_ssim %.4f\n",
+                styles[s].c_str(), cr.short_range, cr.long_range, static_cast<long long>(cr.short_pairs),
+                static_cast<long long>(cr.long_pairs), dist, ssim);
+    side.short_err += cr.short_range / styles.size();
+    side.long_err += cr.long_range / styles.size();
+    side.style_dist += dist / styles.size();
+    side.content_ssim += ssim / styles.size();
+    if (!out.empty()) {
+      std::string tag = fs::path(styles[s]).stem().string();
+      for (char& ch : tag) if (ch == ':' || ch == '/') ch = '_';
+      std::vector<at::Tensor> top, bottom;
+      for (size_t k = 0; k < frames.size(); k += std::max<size_t>(1, frames.size() / 6)) {
+        top.push_back(plain[k]);
+        bottom.push_back(frames[k]);
+      }
+      SaveImage(out + "/nerf_orbit_" + tag + ".png", torch::cat({torch::cat(top, 1), torch::cat(bottom, 1)}, 0));
+    }
+  }
+  // new_style_s: one more style added to the trained run (StylizeConfig::extend_run, `nerfedit stylize add-style`),
+  // NEW_STYLE_STEPS steps, wall clock from loading to the saved run; its orbit's style distance for reference.
+  const std::string added = "procedural:mosaic:5";
+  nlohmann::json more = ReadRunJson(srun).config;
+  more["styles"].push_back(added);
+  more["extend_run"] = srun;
+  more["steps"] = new_style_steps;
+  more["time_budget_s"] = 0;
+  const double t0 = NowSeconds();
+  StartTraining("stylize", more, dir + "/more", {/*quiet=*/true, false})->Train();
+  side.new_style_s = NowSeconds() - t0;
+  auto grown = LoadStylizedRun(dir + "/more", "cpu");
+  grown->SelectStyle(static_cast<int64_t>(styles.size()));
+  std::vector<at::Tensor> frames;
+  for (const Camera& camera : cameras) frames.push_back(grown->RenderColour(camera).rgb);
+  const at::Tensor style = ResizeShorter(ResolveStyle(added, style_size, style_size), style_size).unsqueeze(0);
+  const at::Tensor batch = torch::stack(frames).permute({0, 3, 1, 2}).contiguous();
+  const at::Tensor plain_batch = torch::stack(plain).permute({0, 3, 1, 2}).contiguous();
+  std::printf("added style %s: %lld steps in %.1f s; style_dist %.3f (unstyled %.3f) long_err %.4f\n", added.c_str(),
+              static_cast<long long>(new_style_steps), side.new_style_s, StyleStatisticsDistance(judge, batch, style),
+              StyleStatisticsDistance(judge, plain_batch, style),
+              MeasureConsistency(frames, depths, cameras, vc).long_range);
+  if (!out.empty()) {
+    std::vector<at::Tensor> top, bottom;
+    for (size_t k = 0; k < frames.size(); k += std::max<size_t>(1, frames.size() / 6)) {
+      top.push_back(plain[k]);
+      bottom.push_back(frames[k]);
+    }
+    SaveImage(out + "/nerf_orbit_added.png", torch::cat({torch::cat(top, 1), torch::cat(bottom, 1)}, 0));
+  }
+  return side;
+}
+
 int RunOrbit(int argc, char** argv) {
-  int64_t frames = 36, size = 128, style_size = 128, long_pairs = 150;
+  int64_t frames = 36, size = 128, style_size = 128, long_pairs = 150, nerf_size = 64, new_style_steps = 200;
   std::string styles_arg = "procedural:strokes:1", model, out;
-  double budget = 0;
+  double budget = 0, nerf_budget = 0, stylize_budget = 0;
   for (int i = 0; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--frames") frames = std::stoll(v);
@@ -127,6 +246,10 @@ int RunOrbit(int argc, char** argv) {
     else if (a == "--out") out = v;
     else if (a == "--budget") budget = std::stod(v);
     else if (a == "--long-pairs") long_pairs = std::stoll(v);
+    else if (a == "--nerf-budget") nerf_budget = std::stod(v);
+    else if (a == "--stylize-budget") stylize_budget = std::stod(v);
+    else if (a == "--nerf-size") nerf_size = std::stoll(v);
+    else if (a == "--new-style-steps") new_style_steps = std::stoll(v);
     else NE_FAIL("stylize_bench orbit: unknown option ", a);
   }
   // The 2D network: a saved one, or nerfedit's default trained now (its time is train_s).
@@ -217,6 +340,20 @@ int RunOrbit(int argc, char** argv) {
               "ms_per_frame=%.1f\n",
               short_sum / n, long_sum / n, dist_sum / n, hist_sum / n, gt.short_range, gt.long_range,
               dist_orig_sum / n, hist_orig_sum / n, own_sum / n, train_s, ms_sum / n);
+  if (nerf_budget <= 0 || stylize_budget <= 0) return 0;
+  // The NeRF side needs the 2D network on disk (the stylized run loads it by path).
+  std::string adain_dir = model;
+  const std::string tmp = (fs::temp_directory_path() / ("stylize_bench-" + std::to_string(::getpid()))).string();
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  if (adain_dir.empty() || !fs::exists(adain_dir + "/adain_training.json")) NE_FAIL("--nerf-budget needs --model DIR");
+  const NerfSide side = MeasureNerfSide(tmp, styles, fs::absolute(adain_dir).string(), nerf_budget, stylize_budget,
+                                        nerf_size, cameras, depths, vc, judge, style_size, out, new_style_steps);
+  fs::remove_all(tmp);
+  std::printf("short_err_2d=%.4f short_err_nerf=%.4f long_err_2d=%.4f long_err_nerf=%.4f style_dist_2d=%.3f "
+              "style_dist_nerf=%.3f content_ssim_nerf=%.4f train_s=%.1f new_style_s=%.1f\n",
+              short_sum / n, side.short_err, long_sum / n, side.long_err, dist_sum / n, side.style_dist,
+              side.content_ssim, side.train_s, side.new_style_s);
   return 0;
 }
 

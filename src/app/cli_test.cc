@@ -439,6 +439,16 @@ TEST(Cli, ClipnerfAndStylizeRefuseBadInput) {
   ExpectError({"stylize", "image", "--style", "procedural:stripes", tiny.dir / "missing.png", tiny.dir / "out.png"},
               "missing.png");
   EXPECT_FALSE(fs::exists(tiny.dir / "out.png"));
+  // StylizedNeRF: every refusal comes before the 2D network is loaded or trained (so these take no training time).
+  const std::string srun = tiny.dir / "styled";
+  ExpectError({"stylize", "train", tiny.run, "--style", text, "--out", srun, "--quiet"}, "not_an_image.png");
+  ExpectError({"stylize", "train", tiny.run, "--out", srun}, "no styles");
+  ExpectError({"stylize", "train", tiny.scene, "--style", "procedural:stripes", "--out", srun}, "not a run folder");
+  ExpectError({"stylize", "train", tiny.run, "--style", "procedural:plaid", "--out", srun}, "plaid");
+  EXPECT_FALSE(fs::exists(srun)) << "a failed stylize train leaves no run folder";
+  ExpectError({"stylize", "add-style", tiny.run, "--style", "procedural:dots", "--out", srun}, "not a stylized run");
+  ExpectError({"render", tiny.run, "--style", "1", "--orbit", "2", "--out", tiny.dir / "styled_frames"},
+              "without styles");
 }
 
 TEST(CliDff, SelectEditRenderEvalThroughTheBinary) {

@@ -114,6 +114,7 @@ int RunRender(int argc, char** argv) {
   app.name("nerfedit render");
   std::string run, out, views, device = "auto";
   int orbit = 0;
+  int64_t style = -1;
   double arc = 360;
   int64_t width = 0, height = 0;
   bool depth = false, opacity = false;
@@ -129,9 +130,20 @@ int RunRender(int argc, char** argv) {
   app.add_flag("--depth", depth, "also write depth maps");
   app.add_flag("--opacity", opacity, "also write opacity maps");
   app.add_option("--device", device, "cpu | cuda | auto");
+  app.add_option("--style", style, "the style to render a stylized run under (0-based; default 0)")
+      ->check(NonNegative());
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
   NE_CHECK(!views.empty() || orbit > 0, "nothing to render: give --views and/or --orbit N");
   auto model = LoadRenderableRun(run, device);
+  if (style >= 0) {
+    const auto names = model->StyleNames();
+    NE_CHECK(!names.empty(), "--style: ", run, " is a ", ReadRunJson(run).method,
+             " run without styles (stylized runs are made by `nerfedit stylize train`)");
+    NE_CHECK(style < static_cast<int64_t>(names.size()), "--style ", style, " is out of range: ", run, " has ",
+             names.size(), " styles (0..", names.size() - 1, ")");
+    model->SelectStyle(style);
+    std::printf("style %lld: %s\n", static_cast<long long>(style), names[style].c_str());
+  }
   const auto cameras = model->TrainingCameras();
   std::vector<std::pair<std::string, Camera>> jobs;
   if (!views.empty()) {

@@ -13,6 +13,8 @@
 #include "methods/lolnerf/lolnerf_run.h"
 #include "methods/nerf/nerf_method.h"
 #include "methods/nerf/nerf_run.h"
+#include "methods/stylize/stylize_method.h"
+#include "methods/stylize/stylize_run.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 
@@ -100,6 +102,21 @@ MethodEntry ClipnerfEntry() {
   return e;
 }
 
+MethodEntry StylizeEntry() {
+  MethodEntry e;
+  e.name = "stylize";
+  e.summary = "StylizedNeRF: a trained nerf run restyled after style images (frozen density, 2D-3D mutual learning)";
+  e.defaults = [](const nlohmann::json&) { return StylizeConfig::ForPreset("cpu").ToJson(); };
+  e.create = [](const nlohmann::json& config, const std::string&, const TrainerOptions& options) {
+    NE_CHECK(!options.parallel.active(), "stylize: data-parallel training is not supported");
+    return std::make_unique<StylizeMethod>(StylizeConfig::FromJson(config, "stylize config"), options.quiet);
+  };
+  e.load = [](const std::string& run_dir, const std::string& device) {
+    return std::shared_ptr<Renderable>(LoadStylizedRun(run_dir, device));
+  };
+  return e;
+}
+
 std::mutex& RegistryMutex() {
   static std::mutex mutex;
   return mutex;
@@ -112,6 +129,7 @@ std::deque<MethodEntry>& MutableMethods() {
       DffEntry(),
       LolnerfEntry(),
       ClipnerfEntry(),
+      StylizeEntry(),
   };
   return methods;
 }

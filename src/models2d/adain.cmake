@@ -6,9 +6,5 @@ nerfedit_library(nerfedit_adain SOURCES ${NERFEDIT_ADAIN_DIR}/adain.cc
 
 nerfedit_tests(adain_tests SOURCES ${NERFEDIT_ADAIN_DIR}/adain_test.cc DEPS nerfedit_adain nerfedit_test_support)
 
-# `nerfedit stylize ...`: linked into the nerfedit binary by app/commands.cmake.
-nerfedit_library(nerfedit_stylize_command SOURCES ${NERFEDIT_SRC_DIR}/app/stylize_command.cc
-  DEPS nerfedit_adain nerfedit_data nerfedit_util)
-
-# bench/stylize_procedural drives this executable.
-nerfedit_bench(stylize_bench SOURCE ${CMAKE_SOURCE_DIR}/bench/stylize_bench.cc DEPS nerfedit_adain nerfedit_eval)
+# `nerfedit stylize` and bench/stylize_procedural's executable: methods/stylize/CMakeLists.txt (they need the
+# stylized field).

@@ -3,6 +3,9 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "render/camera.h"
@@ -29,6 +32,10 @@ class Renderable {
   }
   virtual std::vector<Camera> TrainingCameras() const = 0;  // for camera lists and orbit paths
   virtual at::Tensor Aabb() const = 0;                       // [2,3] f32 scene bounds
+  // Scenes that render under several styles (stylize runs): their names, and the one Render uses from now on
+  // (0-based; out of range throws). Other scenes have none.
+  virtual std::vector<std::string> StyleNames() const { return {}; }
+  virtual void SelectStyle(int64_t) { throw std::invalid_argument("this scene has no styles"); }
 };
 
 }  // namespace nerfedit
