@@ -9,7 +9,16 @@ target_link_libraries(nerfedit_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nloh
 target_compile_options(nerfedit_pch PUBLIC -fPIC -Wall -Wno-unused-parameter -Wno-sign-compare)
 target_precompile_headers(nerfedit_pch PUBLIC ${NERFEDIT_SRC_DIR}/util/torch_pch.h)
 
+# Unity builds (`make` turns them on; a plain cmake configure leaves them off, so editing one file recompiles one
+# file): each target's sources are compiled NERFEDIT_UNITY_BATCH at a time as one translation unit, which shares
+# the template instantiations and inline code LibTorch's headers bring into every file.
+option(NERFEDIT_UNITY "compile each target's sources in batches (faster clean builds, slower incremental ones)" OFF)
+set(NERFEDIT_UNITY_BATCH 8 CACHE STRING "source files per unity batch")
+
 function(nerfedit_common target)
+  if(NERFEDIT_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${NERFEDIT_UNITY_BATCH})
+  endif()
   target_include_directories(${target} PUBLIC ${NERFEDIT_SRC_DIR})
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json Threads::Threads OpenMP::OpenMP_CXX)
   target_compile_options(${target} PUBLIC -fPIC -Wall -Wno-unused-parameter -Wno-sign-compare)

@@ -8,9 +8,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${FUZZ_BUILD:-$ROOT/build-fuzz}"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
-TARGETS="${FUZZ_TARGETS:-image npy transforms scene_json safetensors}"
+# Keep in sync with NERFEDIT_FUZZ_TARGETS in fuzz/CMakeLists.txt.
+TARGETS="${FUZZ_TARGETS:-image npy transforms scene_json safetensors checkpoint run_json edit_list view_request}"
+# The run-folder targets load runs through the nerf method; view_request needs app/viewer's parsing library. Only
+# the libraries the chosen targets link are built.
+LAYERS="util;data;render;fields;eval;models2d;edit;engine;methods;app"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DNERFEDIT_FUZZ=ON \
-      -DNERFEDIT_LAYERS="util;data;models2d" > "$BUILD.configure.log" 2>&1 || { cat "$BUILD.configure.log"; exit 1; }
+      -DNERFEDIT_LAYERS="$LAYERS" > "$BUILD.configure.log" 2>&1 || { cat "$BUILD.configure.log"; exit 1; }
 cmake --build "$BUILD" -j "$(nproc)" --target $(for t in $TARGETS; do printf '%s_fuzz ' "$t"; done)
 mkdir -p "$BUILD/findings"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
@@ -19,7 +23,9 @@ failed=()
 for t in $TARGETS; do
   mkdir -p "$BUILD/corpus/$t"
   dict=()
-  case "$t" in transforms|scene_json|safetensors) dict=(-dict="$ROOT/fuzz/json.dict") ;; esac
+  case "$t" in
+    transforms|scene_json|safetensors|run_json|edit_list|view_request) dict=(-dict="$ROOT/fuzz/json.dict") ;;
+  esac
   echo "== fuzz $t for ${SECONDS_EACH}s =="
   if ! "$BUILD/fuzz/${t}_fuzz" "$BUILD/corpus/$t" "$ROOT/fuzz/corpus/$t" "${dict[@]}" -max_total_time="$SECONDS_EACH" \
         -timeout=10 -rss_limit_mb=4096 -max_len=65536 -artifact_prefix="$BUILD/findings/${t}-" -print_final_stats=1 \

@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <cctype>
 #include <filesystem>
 
 #include "edit/edit_list.h"
@@ -12,15 +11,6 @@
 namespace nerfedit {
 
 namespace fs = std::filesystem;
-
-std::array<float, 3> ParseHexColor(const std::string& text, const std::string& what) {
-  bool ok = text.size() == 7 && text[0] == '#';
-  for (size_t i = 1; ok && i < text.size(); ++i) ok = std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
-  NE_CHECK(ok, what, " must be a colour #rrggbb, got \"", text, "\"");
-  std::array<float, 3> rgb{};
-  for (int i = 0; i < 3; ++i) rgb[i] = std::stoi(text.substr(1 + 2 * i, 2), nullptr, 16) / 255.0f;
-  return rgb;
-}
 
 std::vector<float> TranslationMatrix(const std::array<float, 3>& t) {
   return {1, 0, 0, t[0], 0, 1, 0, t[1], 0, 0, 1, t[2], 0, 0, 0, 1};

@@ -8,14 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "edit/edit_ops.h"  // ParseHexColor
 #include "edit/selection.h"
 #include "methods/dff/dff_query.h"
 #include "methods/nerf/nerf_model.h"
 
 namespace nerfedit {
-
-// "#rrggbb" -> {r,g,b} in [0,1]; throws naming `what` and the text on anything else.
-std::array<float, 3> ParseHexColor(const std::string& text, const std::string& what);
 
 // 4x4 row-major translation matrix (the "matrix" of a transform edit).
 std::vector<float> TranslationMatrix(const std::array<float, 3>& offset);

@@ -12,6 +12,7 @@
 #include "data/image_io.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/math_constants.h"
 #include "util/json_reader.h"
 #include "util/npy.h"
 
@@ -20,7 +21,6 @@ namespace nerfedit {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr double kPi = 3.14159265358979323846;
 constexpr double kDeg = kPi / 180;
 
 // SplitMix64 streams: the same numbers on every machine and standard library (std distributions are not).
@@ -66,11 +66,6 @@ Rgb Jittered(Rgb c, Rng& rng, float amount) {
 }
 Rgb RandomColor(Rng& rng, float lo = 0.05f, float hi = 0.95f) { return {rng.U(lo, hi), rng.U(lo, hi), rng.U(lo, hi)}; }
 
-void CheckColor(const Rgb& c, const std::string& what) {
-  for (float v : c) {
-    NE_CHECK(std::isfinite(v) && v >= 0 && v <= 1, what, " must be in [0,1], got [", c[0], ",", c[1], ",", c[2], "]");
-  }
-}
 void CheckRange(double v, double lo, double hi, const std::string& what) {
   NE_CHECK(std::isfinite(v) && v >= lo && v <= hi, what, " must be in [", lo, ",", hi, "], got ", v);
 }
@@ -147,10 +142,10 @@ void HeadParams::Check() const {
   CheckRange(head_size[0], 0.3, 0.5, c + "head_size.x");
   CheckRange(head_size[1], 0.35, 0.55, c + "head_size.y");
   CheckRange(head_size[2], 0.45, 0.65, c + "head_size.z");
-  CheckColor(skin_color, c + "skin_color");
-  CheckColor(hair_color, c + "hair_color");
-  CheckColor(eye_color, c + "eye_color");
-  CheckColor(lip_color, c + "lip_color");
+  CheckUnitColor(skin_color, c + "skin_color");
+  CheckUnitColor(hair_color, c + "hair_color");
+  CheckUnitColor(eye_color, c + "eye_color");
+  CheckUnitColor(lip_color, c + "lip_color");
   CheckRange(eye_spacing, 0.25, 0.55, c + "eye_spacing");
   CheckRange(eye_height, -0.1, 0.3, c + "eye_height");
   CheckRange(eye_radius, 0.03, 0.09, c + "eye_radius");
@@ -209,10 +204,10 @@ void ChairParams::Check() const {
   CheckRange(back_width, 0.4, seat_width, c + "back_width (at most seat_width)");
   CheckRange(back_tilt, 0, 0.4, c + "back_tilt");
   CheckRange(arm_height, 0.1, 0.4, c + "arm_height");
-  CheckColor(seat_color, c + "seat_color");
-  CheckColor(leg_color, c + "leg_color");
-  CheckColor(back_color, c + "back_color");
-  CheckColor(arm_color, c + "arm_color");
+  CheckUnitColor(seat_color, c + "seat_color");
+  CheckUnitColor(leg_color, c + "leg_color");
+  CheckUnitColor(back_color, c + "back_color");
+  CheckUnitColor(arm_color, c + "arm_color");
 }
 
 nlohmann::json BackdropParams::ToJson() const {
@@ -238,9 +233,9 @@ BackdropParams BackdropParams::FromJson(const nlohmann::json& json) {
 void BackdropParams::Check() const {
   NE_CHECK(pattern == "gradient" || pattern == "stripes" || pattern == "checker" || pattern == "noise",
            "backdrop: pattern must be gradient, stripes, checker or noise, got \"", pattern, "\"");
-  CheckColor(color_a, "backdrop: color_a");
-  CheckColor(color_b, "backdrop: color_b");
-  CheckColor(color_c, "backdrop: color_c");
+  CheckUnitColor(color_a, "backdrop: color_a");
+  CheckUnitColor(color_b, "backdrop: color_b");
+  CheckUnitColor(color_c, "backdrop: color_c");
   CheckRange(frequency, 0.1, 200, "backdrop: frequency");
   NE_CHECK(std::isfinite(angle) && std::isfinite(phase), "backdrop: angle and phase must be finite, got ", angle, ", ",
            phase);

@@ -14,6 +14,7 @@
 #include "data/image_io.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/math_constants.h"
 #include "util/json_reader.h"
 #include "util/npy.h"
 
@@ -21,7 +22,6 @@ namespace nerfedit {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 const std::set<std::string> kShapes = {"sphere", "box", "cylinder", "cone", "torus"};
 
 nlohmann::json AabbJson(const std::vector<float>& aabb) {
@@ -30,11 +30,13 @@ nlohmann::json AabbJson(const std::vector<float>& aabb) {
   return out;
 }
 
-void CheckColor(const std::array<float, 3>& c, const std::string& what) {
-  for (float v : c) NE_CHECK(v >= 0 && v <= 1, what, " must be in [0,1], got [", c[0], ",", c[1], ",", c[2], "]");
-}
-
 }  // namespace
+
+void CheckUnitColor(const std::array<float, 3>& c, const std::string& what) {
+  for (float v : c) {
+    NE_CHECK(std::isfinite(v) && v >= 0 && v <= 1, what, " must be in [0,1], got [", c[0], ",", c[1], ",", c[2], "]");
+  }
+}
 
 nlohmann::json ProceduralScene::ToJson() const {
   nlohmann::json objs = nlohmann::json::array();
@@ -101,9 +103,9 @@ void ProceduralScene::Check() const {
                                         -ground_half_extent >= aabb[1] && ground_half_extent <= aabb[4] &&
                                         aabb[2] <= 0 && aabb[5] >= 0),
            c, ": the ground square (half extent ", ground_half_extent, " at z=0) does not fit in the aabb");
-  CheckColor(ground_color_a, c + ": ground_color_a");
-  CheckColor(ground_color_b, c + ": ground_color_b");
-  CheckColor(background, c + ": background");
+  CheckUnitColor(ground_color_a, c + ": ground_color_a");
+  CheckUnitColor(ground_color_b, c + ": ground_color_b");
+  CheckUnitColor(background, c + ": background");
   const auto& l = light_direction;
   NE_CHECK(l[0] * l[0] + l[1] * l[1] + l[2] * l[2] > 1e-12, c, ": light_direction must be non-zero");
   NE_CHECK(ambient >= 0 && ambient <= 1, c, ": ambient must be in [0,1], got ", ambient);
@@ -116,7 +118,7 @@ void ProceduralScene::Check() const {
     NE_CHECK(names.insert(o.name).second, oc, ": duplicate name");
     NE_CHECK(kShapes.count(o.shape), oc, ": unknown shape \"", o.shape,
              "\" (expected sphere, box, cylinder, cone or torus)");
-    CheckColor(o.color, oc + ": color");
+    CheckUnitColor(o.color, oc + ": color");
     for (float v : o.size) NE_CHECK(v > 0, oc, ": size must be positive, got ", v);
     NE_CHECK(o.specular >= 0, oc, ": specular must be >= 0, got ", o.specular);
     if (o.shape == "torus") {

@@ -50,6 +50,9 @@ struct ProceduralScene {
 // Ground + "red sphere", "blue box", "green cylinder", "yellow cone", "purple torus".
 ProceduralScene DefaultScene();
 
+// Throws naming `what` unless every channel is finite and in [0, 1] (scene and category colours).
+void CheckUnitColor(const std::array<float, 3>& c, const std::string& what);
+
 struct ProceduralRender {
   at::Tensor rgb;     // [H,W,3] f32 in [0,1]
   at::Tensor depth;   // [H,W] f32 distance along the pixel-centre ray, 0 for background

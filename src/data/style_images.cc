@@ -18,12 +18,12 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
-using Rng = std::mt19937_64;
+using StyleRng = std::mt19937_64;
 
 // Uniform in [lo, hi) from the top 53 bits: identical on every standard library (std::uniform_real_distribution
 // is not), so a seed gives the same picture everywhere.
-double Uniform(Rng& rng, double lo, double hi) { return lo + (hi - lo) * ((rng() >> 11) * (1.0 / 9007199254740992.0)); }
-int64_t UniformInt(Rng& rng, int64_t lo, int64_t hi) {  // [lo, hi]
+double Uniform(StyleRng& rng, double lo, double hi) { return lo + (hi - lo) * ((rng() >> 11) * (1.0 / 9007199254740992.0)); }
+int64_t UniformInt(StyleRng& rng, int64_t lo, int64_t hi) {  // [lo, hi]
   return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
 }
 
@@ -38,7 +38,7 @@ std::array<float, 3> HsvToRgb(double h, double s, double v) {
 }
 
 // [K,3] colours around a random base hue (analogous or complementary schemes), with varied saturation and value.
-at::Tensor Palette(Rng& rng, int64_t k) {
+at::Tensor Palette(StyleRng& rng, int64_t k) {
   const double base = Uniform(rng, 0, 1);
   const double spread = Uniform(rng, 0.08, 0.5);
   std::vector<float> values;
@@ -51,7 +51,7 @@ at::Tensor Palette(Rng& rng, int64_t k) {
 }
 
 // A uniform random tensor of the given shape from rng (deterministic per seed).
-at::Tensor RandomTensor(Rng& rng, at::IntArrayRef shape) {
+at::Tensor RandomTensor(StyleRng& rng, at::IntArrayRef shape) {
   at::Tensor t = torch::empty(shape, torch::kFloat);
   float* p = t.data_ptr<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(Uniform(rng, 0, 1));
@@ -90,7 +90,7 @@ at::Tensor Hash2(const at::Tensor& i, const at::Tensor& j, int64_t salt) {
   return (h.bitwise_xor(h.floor_divide(8192))).abs();
 }
 
-at::Tensor Stripes(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Stripes(StyleRng& rng, int64_t h, int64_t w) {
   const Grid g = MakeGrid(h, w);
   const double a = Uniform(rng, 0, M_PI), period = Uniform(rng, 0.04, 0.16);
   at::Tensor palette = Palette(rng, UniformInt(rng, 2, 4));
@@ -98,7 +98,7 @@ at::Tensor Stripes(Rng& rng, int64_t h, int64_t w) {
   return Lookup(palette, s.floor().to(torch::kLong));
 }
 
-at::Tensor Dots(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Dots(StyleRng& rng, int64_t h, int64_t w) {
   const Grid g = MakeGrid(h, w);
   const double cell = Uniform(rng, 0.06, 0.16), radius = Uniform(rng, 0.22, 0.45);
   at::Tensor palette = Palette(rng, UniformInt(rng, 3, 5));
@@ -112,7 +112,7 @@ at::Tensor Dots(Rng& rng, int64_t h, int64_t w) {
   return torch::where(inside.unsqueeze(0), dot_colour, background);
 }
 
-at::Tensor Waves(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Waves(StyleRng& rng, int64_t h, int64_t w) {
   const Grid g = MakeGrid(h, w);
   const double a = Uniform(rng, 0, M_PI), period = Uniform(rng, 0.06, 0.2);
   const double amp = Uniform(rng, 0.03, 0.12), freq = Uniform(rng, 2, 6);
@@ -122,7 +122,7 @@ at::Tensor Waves(Rng& rng, int64_t h, int64_t w) {
   return Gradient(palette, 0.5 + 0.5 * (2 * M_PI * phase / period).sin());
 }
 
-at::Tensor Mosaic(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Mosaic(StyleRng& rng, int64_t h, int64_t w) {
   const Grid g = MakeGrid(h, w);
   const double su = static_cast<double>(w) / std::min(h, w), sv = static_cast<double>(h) / std::min(h, w);
   const int64_t sites = static_cast<int64_t>(std::round(Uniform(rng, 20, 70) * su * sv));
@@ -143,7 +143,7 @@ at::Tensor Mosaic(Rng& rng, int64_t h, int64_t w) {
   return colour.clamp(0, 1).t().reshape({3, h, w});
 }
 
-at::Tensor Noise(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Noise(StyleRng& rng, int64_t h, int64_t w) {
   at::Tensor field = torch::zeros({1, 3, h, w});
   const int64_t base = UniformInt(rng, 2, 4);
   double amp = 1.0, total = 0;
@@ -163,7 +163,7 @@ at::Tensor Noise(Rng& rng, int64_t h, int64_t w) {
   return (0.6 * field + 0.4 * tint * field.mean(0, true) * 2).clamp(0, 1);
 }
 
-at::Tensor Checker(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Checker(StyleRng& rng, int64_t h, int64_t w) {
   const Grid g = MakeGrid(h, w);
   const double a = Uniform(rng, 0, M_PI / 2), cell = Uniform(rng, 0.05, 0.2);
   at::Tensor palette = Palette(rng, 2);
@@ -172,7 +172,7 @@ at::Tensor Checker(Rng& rng, int64_t h, int64_t w) {
   return Lookup(palette, parity);
 }
 
-at::Tensor Rings(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Rings(StyleRng& rng, int64_t h, int64_t w) {
   const Grid g = MakeGrid(h, w);
   const double cu = Uniform(rng, -0.2, 1.2) * w / std::min(h, w), cv = Uniform(rng, -0.2, 1.2) * h / std::min(h, w);
   const double period = Uniform(rng, 0.03, 0.12);
@@ -181,7 +181,7 @@ at::Tensor Rings(Rng& rng, int64_t h, int64_t w) {
   return Lookup(palette, r.floor().to(torch::kLong));
 }
 
-at::Tensor Strokes(Rng& rng, int64_t h, int64_t w) {
+at::Tensor Strokes(StyleRng& rng, int64_t h, int64_t w) {
   const double s = static_cast<double>(std::min(h, w));
   at::Tensor palette = Palette(rng, UniformInt(rng, 3, 6));
   at::Tensor image = palette[0].view({3, 1, 1}).repeat({1, h, w}).contiguous();
@@ -215,7 +215,7 @@ at::Tensor Strokes(Rng& rng, int64_t h, int64_t w) {
   return image;
 }
 
-using Generator = std::function<at::Tensor(Rng&, int64_t, int64_t)>;
+using Generator = std::function<at::Tensor(StyleRng&, int64_t, int64_t)>;
 
 const std::vector<std::pair<std::string, Generator>>& Generators() {
   static const std::vector<std::pair<std::string, Generator>> generators = {
@@ -248,7 +248,7 @@ at::Tensor ProceduralStyle(const std::string& name, uint64_t seed, int64_t heigh
   for (const auto& [n, generate] : Generators()) {
     if (n != name) continue;
     // The name salts the seed: "stripes:0" and "dots:0" draw unrelated palettes.
-    Rng rng(seed * 0x9E3779B97F4A7C15ull + std::hash<std::string>{}(name) % 1000003);
+    StyleRng rng(seed * 0x9E3779B97F4A7C15ull + std::hash<std::string>{}(name) % 1000003);
     return generate(rng, height, width).to(torch::kFloat).clamp(0, 1).contiguous();
   }
   NE_FAIL("unknown procedural style \"", name, "\" (known: ", JoinNames(), ")");
@@ -301,7 +301,7 @@ at::Tensor RandomStyleCrop(const at::Tensor& image, int64_t size, double max_sca
   NE_CHECK(image.dim() == 3 && image.size(0) == 3, "style crop: image must be [3,H,W], got ", image.sizes());
   NE_CHECK(size >= 1 && max_scale >= 1, "style crop: size ", size, " and max_scale ", max_scale,
            " must be >= 1");
-  Rng rng(seed);
+  StyleRng rng(seed);
   const double shorter = static_cast<double>(std::min(image.size(1), image.size(2)));
   const double scale = Uniform(rng, size, size * max_scale) / shorter;
   const int64_t h = std::max<int64_t>(size, std::lround(image.size(1) * scale));

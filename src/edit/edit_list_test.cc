@@ -17,7 +17,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace nerfedit::testing;
 
-FieldPtr Spheres() { return std::make_shared<TwoSpheresField>(); }
 
 // Every kind of edit, as the CLI writes them.
 EditList AllEdits() {

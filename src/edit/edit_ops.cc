@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cmath>
 
 #include "util/error.h"
@@ -140,6 +141,15 @@ void RecolorOptions::AddToJson(nlohmann::json* edit) const {
   } else {
     (*edit)["degrees"] = degrees_;
   }
+}
+
+std::array<float, 3> ParseHexColor(const std::string& text, const std::string& what) {
+  bool ok = text.size() == 7 && text[0] == '#';
+  for (size_t i = 1; ok && i < text.size(); ++i) ok = std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
+  NE_CHECK(ok, what, " must be a colour #rrggbb, got \"", text, "\"");
+  std::array<float, 3> rgb{};
+  for (int i = 0; i < 3; ++i) rgb[i] = std::stoi(text.substr(1 + 2 * i, 2), nullptr, 16) / 255.0f;
+  return rgb;
 }
 
 at::Tensor Luminance(const at::Tensor& rgb) {

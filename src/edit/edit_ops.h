@@ -51,6 +51,9 @@ struct RecolorOptions {
   void AddToJson(nlohmann::json* edit) const;
 };
 
+// "#rrggbb" -> {r,g,b} in [0,1] (a recolour's target as users type it); throws naming `what` and the text otherwise.
+std::array<float, 3> ParseHexColor(const std::string& text, const std::string& what);
+
 // Rec. 709 luminance [N] of rgb [N,3]; RGB <-> HSV on [N,3] in [0,1] (h in [0,1)).
 at::Tensor Luminance(const at::Tensor& rgb);
 at::Tensor RgbToHsv(const at::Tensor& rgb);

@@ -12,7 +12,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace nerfedit::testing;
 
-FieldPtr Spheres() { return std::make_shared<TwoSpheresField>(); }
 
 void ExpectDensities(Field& field, const at::Tensor& x, std::vector<float> expected) {
   at::Tensor want = torch::tensor(expected);

@@ -60,6 +60,8 @@ class TwoSpheresField : public Field {
 };
 
 // "sphere 1" against the others, as a text query would give.
+inline FieldPtr Spheres() { return std::make_shared<TwoSpheresField>(); }
+
 inline Selection SelectSphere1(SelectionOptions options = {}) {
   return Selection::FromText("sphere 1", Basis(1), torch::stack({Basis(2), Basis(0)}), options);
 }

@@ -4,8 +4,10 @@
 #include <torch/cuda.h>
 #include <torch/serialize.h>
 
+#include <cmath>
 #include <filesystem>
 
+#include "engine/torch_archive_check.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_reader.h"
@@ -88,6 +90,8 @@ void WriteCheckpoint(const std::string& path, Method& method, const std::vector<
 TrainingProgress OpenCheckpoint(const std::string& path, const std::string& method,
                                 torch::serialize::InputArchive* archive) {
   NE_CHECK(fs::exists(path), "checkpoint ", path, " does not exist");
+  // LibTorch's reader does not check the zip's CRCs (torch_archive_check.h): a damaged file is refused here first.
+  CheckTorchArchive(path, "checkpoint " + path);
   nlohmann::json meta;
   try {
     archive->load_from(path);
@@ -95,29 +99,54 @@ TrainingProgress OpenCheckpoint(const std::string& path, const std::string& meth
     NE_CHECK(archive->try_read("meta", meta_value) && meta_value.isString(), path,
              " is not a nerfedit checkpoint (no meta record)");
     meta = nlohmann::json::parse(meta_value.toStringRef());
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     NE_FAIL("checkpoint ", path, " is unreadable (truncated or not a nerfedit checkpoint): ",
             std::string(e.what_without_backtrace()).substr(0, 200));
   } catch (const nlohmann::json::exception& e) {
     NE_FAIL("checkpoint ", path, " has a corrupt meta record: ", e.what());
+  } catch (const std::exception& e) {  // LibTorch's TorchScript importer throws its own types (jit::ErrorReport)
+    NE_FAIL("checkpoint ", path, " is unreadable (not a nerfedit checkpoint): ", std::string(e.what()).substr(0, 200));
   }
   NE_CHECK(meta.is_object(), "checkpoint ", path, " has a corrupt meta record");
-  const int64_t version = meta.value("format_version", int64_t{-1});
-  NE_CHECK(version == kRunFormatVersion, "checkpoint ", path, " has format version ", version,
-           " but this nerfedit reads version ", kRunFormatVersion);
-  const std::string made_by = meta.value("method", std::string());
-  NE_CHECK(method.empty() || made_by == method, "checkpoint ", path, " was written by method \"", made_by,
-           "\", not \"", method, "\"");
   TrainingProgress progress;
-  progress.step = meta.value("step", int64_t{0});
-  progress.train_seconds = meta.value("train_seconds", 0.0);
-  progress.curve = meta.value("curve", nlohmann::json::array());
+  try {
+    const int64_t version = meta.value("format_version", int64_t{-1});
+    NE_CHECK(version == kRunFormatVersion, "checkpoint ", path, " has format version ", version,
+             " but this nerfedit reads version ", kRunFormatVersion);
+    const std::string made_by = meta.value("method", std::string());
+    NE_CHECK(method.empty() || made_by == method, "checkpoint ", path, " was written by method \"", made_by,
+             "\", not \"", method, "\"");
+    progress.step = meta.value("step", int64_t{0});
+    progress.train_seconds = meta.value("train_seconds", 0.0);
+    progress.curve = meta.value("curve", nlohmann::json::array());
+  } catch (const nlohmann::json::exception& e) {
+    NE_FAIL("checkpoint ", path, " has a corrupt meta record: ", e.what());
+  }
+  NE_CHECK(progress.step >= 0 && std::isfinite(progress.train_seconds) && progress.train_seconds >= 0 &&
+               progress.curve.is_array(),
+           "checkpoint ", path, " has a corrupt meta record: step ", progress.step, ", train_seconds ",
+           progress.train_seconds, ", curve of type ", progress.curve.type_name());
   return progress;
 }
 
 void ReadModelRecord(torch::serialize::InputArchive& checkpoint, const std::string& path,
                      torch::serialize::InputArchive* model) {
   NE_CHECK(checkpoint.try_read("model", *model), "checkpoint ", path, " has no model record");
+}
+
+Camera ReadRunCamera(const nlohmann::json& camera, const std::string& path, size_t index) {
+  try {
+    return Camera::FromJson(camera);
+  } catch (const Error& e) {
+    NE_FAIL(path, ": training camera ", index, ": ", e.what());
+  }
+}
+
+void CheckRunAabb(const at::Tensor& aabb, const std::string& path) {
+  NE_CHECK(aabb.isfinite().all().item<bool>() && (aabb[0] < aabb[1]).all().item<bool>(), path,
+           ": \"aabb\" must be finite with min < max on every axis, got ", aabb.flatten());
 }
 
 CodedRunExtras ReadCodedRunExtras(const nlohmann::json& j, const std::string& path, const std::string& method) {
@@ -127,12 +156,13 @@ CodedRunExtras ReadCodedRunExtras(const nlohmann::json& j, const std::string& pa
              ": \"aabb\" must hold 6 numbers");
     extras.aabb = torch::tensor(j["aabb"].get<std::vector<float>>()).view({2, 3});
     NE_CHECK(j.contains("cameras") && j["cameras"].is_array(), path, ": no \"cameras\" list");
-    for (const auto& c : j["cameras"]) extras.cameras.push_back(Camera::FromJson(c));
+    for (const auto& c : j["cameras"]) extras.cameras.push_back(ReadRunCamera(c, path, extras.cameras.size()));
     NE_CHECK(j.contains("num_latents") && j["num_latents"].is_number_integer(), path, ": no \"num_latents\"");
     extras.num_codes = j["num_latents"].get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     NE_FAIL(path, ": malformed ", method, " extras: ", e.what());
   }
+  CheckRunAabb(extras.aabb, path);
   NE_CHECK(!extras.cameras.empty(), path, ": the run has no cameras");
   return extras;
 }
@@ -149,6 +179,8 @@ void LoadModelRecord(const std::string& path, const std::string& method, const s
             std::string(e.what_without_backtrace()).substr(0, 300));
   } catch (const Error& e) {
     NE_FAIL("checkpoint ", path, ": ", e.what());
+  } catch (const std::exception& e) {  // other LibTorch exception types (IValue conversions, TorchScript)
+    NE_FAIL("checkpoint ", path, " does not match the run's ", what, ": ", std::string(e.what()).substr(0, 300));
   }
 }
 
@@ -171,9 +203,14 @@ TrainingProgress LoadCheckpoint(const std::string& path, Method& method, const s
       std::lock_guard<std::mutex> lock(generator.mutex());
       generator.set_state(state);
     }
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     NE_FAIL("checkpoint ", path, " does not match the run's ", method.Name(), " model: ",
             std::string(e.what_without_backtrace()).substr(0, 300));
+  } catch (const std::exception& e) {  // other LibTorch exception types (IValue conversions, TorchScript)
+    NE_FAIL("checkpoint ", path, " does not match the run's ", method.Name(), " model: ",
+            std::string(e.what()).substr(0, 300));
   }
   return progress;
 }

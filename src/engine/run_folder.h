@@ -43,6 +43,12 @@ TrainingProgress OpenCheckpoint(const std::string& path, const std::string& meth
 // The method's own record of an opened checkpoint (what Method::SaveState wrote).
 void ReadModelRecord(torch::serialize::InputArchive& checkpoint, const std::string& path,
                      torch::serialize::InputArchive* model);
+// One of run.json's training cameras (Camera::FromJson), its errors naming path and index.
+Camera ReadRunCamera(const nlohmann::json& camera, const std::string& path, size_t index);
+// Throws naming path unless the scene box [2,3] is finite with min < max on every axis (rays, occupancy grids and
+// samplers divide by its extent).
+void CheckRunAabb(const at::Tensor& aabb, const std::string& path);
+
 // What category runs (lolnerf, clipnerf) add to run.json: the object box, the training cameras, the number of codes.
 struct CodedRunExtras {
   at::Tensor aabb;              // [2,3] f32

@@ -148,6 +148,8 @@ void SparseAdam::load(torch::serialize::InputArchive& archive) {
   at::Tensor step;
   archive.read("sparse_adam_step", step, true);
   step_ = step.item<int64_t>();
+  NE_CHECK(step_ >= 0 && step_ < (int64_t{1} << 53), "sparse adam: the saved step count is ", step_,
+           ", expected 0..2^53");
   for (size_t i = 0; i < exp_avg_.size(); ++i) {
     const std::string k = std::to_string(i);
     at::Tensor m, v, last;
@@ -158,6 +160,13 @@ void SparseAdam::load(torch::serialize::InputArchive& archive) {
                  last.sizes() == last_step_[i].sizes(),
              "sparse adam: the saved state of parameter ", i, " has shape ", m.sizes(), ", expected ",
              exp_avg_[i].sizes());
+    // UpdateRows indexes its table of decay powers by the gap step - last - 1: a row's last update must lie in
+    // [0, step] (0: never updated), or the gap is negative and the lookup reads outside the table.
+    const at::Tensor last_long = last.to(at::kLong);
+    const int64_t first = last_long.numel() ? last_long.min().item<int64_t>() : 0;
+    const int64_t latest = last_long.numel() ? last_long.max().item<int64_t>() : 0;
+    NE_CHECK(first >= 0 && latest <= step_, "sparse adam: the saved state of parameter ", i,
+             " has rows last updated at steps ", first, "..", latest, ", outside [0, ", step_, "]");
     exp_avg_[i].copy_(m);
     exp_avg_sq_[i].copy_(v);
     last_step_[i].copy_(last);

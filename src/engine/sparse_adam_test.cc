@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <memory>
+#include <sstream>
+
 #include "util/error.h"
 
 namespace nerfedit {
@@ -87,6 +90,36 @@ TEST(SparseAdam, StateRoundTripsThroughAnArchive) {
   std::stringstream copy(buffer.str());
   again.load_from(copy);
   EXPECT_THROW(other.load(again), Error);  // a state of another shape is refused
+}
+
+// Found by fuzz/checkpoint_fuzz.cc: a row's last update after the saved step count made the next step index the
+// table of decay powers at a negative gap (UBSan: index -33554432 out of bounds).
+TEST(SparseAdam, StateWithImpossibleStepsIsRefused) {
+  auto write = [](int64_t step, const at::Tensor& last) {
+    torch::serialize::OutputArchive out;
+    out.write("sparse_adam_step", torch::tensor(step), true);
+    out.write("exp_avg.0", torch::zeros({4, 2}), true);
+    out.write("exp_avg_sq.0", torch::zeros({4, 2}), true);
+    out.write("last_step.0", last, true);
+    auto buffer = std::make_shared<std::stringstream>();
+    out.save_to(*buffer);
+    return buffer;
+  };
+  auto load = [](const std::shared_ptr<std::stringstream>& buffer) {
+    torch::serialize::InputArchive in;
+    in.load_from(*buffer);
+    SparseAdam adam({torch::zeros({4, 2}).requires_grad_()}, SparseAdamOptions(0.05));
+    adam.load(in);
+  };
+  EXPECT_NO_THROW(load(write(5, torch::tensor({0, 5, 3, 1}, torch::kLong))));
+  try {
+    load(write(5, torch::tensor({0, 6, 3, 1}, torch::kLong)));
+    FAIL() << "a row updated after the last step was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("last updated at steps 0..6, outside [0, 5]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load(write(5, torch::tensor({0, -1, 3, 1}, torch::kLong))), Error);
+  EXPECT_THROW(load(write(-2, torch::tensor({0, 0, 0, 0}, torch::kLong))), Error);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include "fields/module_state.h"
+
 namespace nerfedit {
 
 RenderedView RenderCameraWithCode(const Camera& camera, const at::Tensor& code, c10::Device device, int64_t chunk,
@@ -52,15 +54,15 @@ void LoadCodedModel(torch::serialize::InputArchive& archive, const CodedModelPar
            " codes but the run's data has ", parts.codes->size(), " (one per training image)");
   torch::serialize::InputArchive field_archive, codes_archive;
   archive.read("field", field_archive);
-  parts.field->load(field_archive);
+  LoadModuleState(*parts.field, field_archive, "the " + method + " field");
   if (parts.background != nullptr) {
     torch::serialize::InputArchive background_archive;
     NE_CHECK(archive.try_read("background", background_archive),
              "the checkpoint has no background model but the run's config asks for one");
-    parts.background->load(background_archive);
+    LoadModuleState(*parts.background, background_archive, "the " + method + " background model");
   }
   archive.read("codes", codes_archive);
-  parts.codes->load(codes_archive);
+  LoadModuleState(*parts.codes, codes_archive, "the " + method + " codes");
   parts.field->to(device);
   if (parts.background != nullptr) parts.background->to(device);
   parts.codes->to(device);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "models2d/hf_config.h"
 #include "models2d/safetensors.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -15,18 +16,6 @@ namespace nerfedit {
 namespace {
 
 namespace F = torch::nn::functional;
-
-// Reads `key` into *value when present (HF omits keys equal to its defaults); a wrong type is an error.
-template <typename T>
-void ReadIfPresent(const Json& j, const char* key, T* value, const std::string& context) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  try {
-    *value = it->template get<T>();
-  } catch (const Json::exception& e) {
-    NE_FAIL(context, ": key \"", key, "\" has the wrong type: ", it->dump());
-  }
-}
 
 const Json& RequiredObject(const Json& j, const char* key, const std::string& context) {
   NE_CHECK(j.contains(key) && j[key].is_object(), context, ": missing required object \"", key, "\"");
@@ -47,26 +36,26 @@ ClipConfig ClipConfig::FromHfJson(const Json& json, const std::string& context) 
   const Json& t = RequiredObject(json, "text_config", context);
   const Json& v = RequiredObject(json, "vision_config", context);
   const std::string tc = context + ": text_config", vc = context + ": vision_config";
-  ReadIfPresent(t, "vocab_size", &c.text.vocab_size, tc);
-  ReadIfPresent(t, "hidden_size", &c.text.hidden_size, tc);
-  ReadIfPresent(t, "intermediate_size", &c.text.intermediate_size, tc);
-  ReadIfPresent(t, "num_hidden_layers", &c.text.num_hidden_layers, tc);
-  ReadIfPresent(t, "num_attention_heads", &c.text.num_attention_heads, tc);
-  ReadIfPresent(t, "max_position_embeddings", &c.text.max_position_embeddings, tc);
-  ReadIfPresent(t, "hidden_act", &c.text.hidden_act, tc);
-  ReadIfPresent(t, "layer_norm_eps", &c.text.layer_norm_eps, tc);
-  ReadIfPresent(t, "eos_token_id", &c.text.eos_token_id, tc);
-  ReadIfPresent(v, "hidden_size", &c.vision.hidden_size, vc);
-  ReadIfPresent(v, "intermediate_size", &c.vision.intermediate_size, vc);
-  ReadIfPresent(v, "num_hidden_layers", &c.vision.num_hidden_layers, vc);
-  ReadIfPresent(v, "num_attention_heads", &c.vision.num_attention_heads, vc);
-  ReadIfPresent(v, "image_size", &c.vision.image_size, vc);
-  ReadIfPresent(v, "patch_size", &c.vision.patch_size, vc);
-  ReadIfPresent(v, "num_channels", &c.vision.num_channels, vc);
-  ReadIfPresent(v, "hidden_act", &c.vision.hidden_act, vc);
-  ReadIfPresent(v, "layer_norm_eps", &c.vision.layer_norm_eps, vc);
-  ReadIfPresent(json, "projection_dim", &c.projection_dim, context);
-  ReadIfPresent(json, "logit_scale_init_value", &c.logit_scale_init_value, context);
+  ReadHfKeyIfPresent(t, "vocab_size", &c.text.vocab_size, tc);
+  ReadHfKeyIfPresent(t, "hidden_size", &c.text.hidden_size, tc);
+  ReadHfKeyIfPresent(t, "intermediate_size", &c.text.intermediate_size, tc);
+  ReadHfKeyIfPresent(t, "num_hidden_layers", &c.text.num_hidden_layers, tc);
+  ReadHfKeyIfPresent(t, "num_attention_heads", &c.text.num_attention_heads, tc);
+  ReadHfKeyIfPresent(t, "max_position_embeddings", &c.text.max_position_embeddings, tc);
+  ReadHfKeyIfPresent(t, "hidden_act", &c.text.hidden_act, tc);
+  ReadHfKeyIfPresent(t, "layer_norm_eps", &c.text.layer_norm_eps, tc);
+  ReadHfKeyIfPresent(t, "eos_token_id", &c.text.eos_token_id, tc);
+  ReadHfKeyIfPresent(v, "hidden_size", &c.vision.hidden_size, vc);
+  ReadHfKeyIfPresent(v, "intermediate_size", &c.vision.intermediate_size, vc);
+  ReadHfKeyIfPresent(v, "num_hidden_layers", &c.vision.num_hidden_layers, vc);
+  ReadHfKeyIfPresent(v, "num_attention_heads", &c.vision.num_attention_heads, vc);
+  ReadHfKeyIfPresent(v, "image_size", &c.vision.image_size, vc);
+  ReadHfKeyIfPresent(v, "patch_size", &c.vision.patch_size, vc);
+  ReadHfKeyIfPresent(v, "num_channels", &c.vision.num_channels, vc);
+  ReadHfKeyIfPresent(v, "hidden_act", &c.vision.hidden_act, vc);
+  ReadHfKeyIfPresent(v, "layer_norm_eps", &c.vision.layer_norm_eps, vc);
+  ReadHfKeyIfPresent(json, "projection_dim", &c.projection_dim, context);
+  ReadHfKeyIfPresent(json, "logit_scale_init_value", &c.logit_scale_init_value, context);
   c.Check(context);
   return c;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "models2d/clip.h"
+#include "models2d/hf_config.h"
 #include "util/error.h"
 #include "util/thread_policy.h"
 
@@ -11,12 +12,6 @@ namespace nerfedit {
 namespace {
 
 namespace F = torch::nn::functional;
-
-at::Tensor Activation(const at::Tensor& x, const std::string& act) {
-  if (act == "quick_gelu") return x * torch::sigmoid(1.702 * x);
-  if (act == "gelu") return torch::gelu(x);
-  NE_FAIL("CLIP: unknown hidden_act \"", act, "\" (expected quick_gelu or gelu)");
-}
 
 void NormalInit(const at::Tensor& t, double std) {
   torch::NoGradGuard g;
@@ -78,7 +73,7 @@ ClipMlpImpl::ClipMlpImpl(int64_t dim, int64_t hidden, std::string act_name, int6
   fc2->bias.zero_();
 }
 
-at::Tensor ClipMlpImpl::forward(const at::Tensor& x) { return fc2(Activation(fc1(x), act)); }
+at::Tensor ClipMlpImpl::forward(const at::Tensor& x) { return fc2(HfActivation(fc1(x), act, "CLIP")); }
 
 ClipEncoderLayerImpl::ClipEncoderLayerImpl(int64_t dim, int64_t heads, int64_t hidden, const std::string& act,
                                            double eps, int64_t num_layers) {

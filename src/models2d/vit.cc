@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "models2d/hf_config.h"
 #include "models2d/safetensors.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -14,23 +15,6 @@ namespace nerfedit {
 namespace {
 
 namespace F = torch::nn::functional;
-
-template <typename T>
-void ReadIfPresent(const Json& j, const char* key, T* value, const std::string& context) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  try {
-    *value = it->template get<T>();
-  } catch (const Json::exception&) {
-    NE_FAIL(context, ": key \"", key, "\" has the wrong type: ", it->dump());
-  }
-}
-
-at::Tensor Activation(const at::Tensor& x, const std::string& act) {
-  if (act == "gelu") return torch::gelu(x);
-  if (act == "quick_gelu") return x * torch::sigmoid(1.702 * x);
-  NE_FAIL("ViT: unknown hidden_act \"", act, "\"");
-}
 
 }  // namespace
 
@@ -43,16 +27,16 @@ VitConfig VitConfig::FromHfJson(const Json& json, const std::string& context) {
   VitConfig c;
   for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads", "patch_size"})
     NE_CHECK(json.contains(key), context, ": missing required key \"", key, "\"");
-  ReadIfPresent(json, "hidden_size", &c.hidden_size, context);
-  ReadIfPresent(json, "num_hidden_layers", &c.num_hidden_layers, context);
-  ReadIfPresent(json, "num_attention_heads", &c.num_attention_heads, context);
-  ReadIfPresent(json, "intermediate_size", &c.intermediate_size, context);
-  ReadIfPresent(json, "hidden_act", &c.hidden_act, context);
-  ReadIfPresent(json, "layer_norm_eps", &c.layer_norm_eps, context);
-  ReadIfPresent(json, "image_size", &c.image_size, context);
-  ReadIfPresent(json, "patch_size", &c.patch_size, context);
-  ReadIfPresent(json, "num_channels", &c.num_channels, context);
-  ReadIfPresent(json, "qkv_bias", &c.qkv_bias, context);
+  ReadHfKeyIfPresent(json, "hidden_size", &c.hidden_size, context);
+  ReadHfKeyIfPresent(json, "num_hidden_layers", &c.num_hidden_layers, context);
+  ReadHfKeyIfPresent(json, "num_attention_heads", &c.num_attention_heads, context);
+  ReadHfKeyIfPresent(json, "intermediate_size", &c.intermediate_size, context);
+  ReadHfKeyIfPresent(json, "hidden_act", &c.hidden_act, context);
+  ReadHfKeyIfPresent(json, "layer_norm_eps", &c.layer_norm_eps, context);
+  ReadHfKeyIfPresent(json, "image_size", &c.image_size, context);
+  ReadHfKeyIfPresent(json, "patch_size", &c.patch_size, context);
+  ReadHfKeyIfPresent(json, "num_channels", &c.num_channels, context);
+  ReadHfKeyIfPresent(json, "qkv_bias", &c.qkv_bias, context);
   c.Check(context);
   return c;
 }
@@ -108,7 +92,7 @@ VitLayerImpl::VitLayerImpl(const VitConfig& c) : act(c.hidden_act) {
 
 at::Tensor VitLayerImpl::forward(const at::Tensor& x) {
   at::Tensor h = x + attention->output->dense(attention->attention->forward(layernorm_before(x)));
-  return h + output->dense(Activation(intermediate->dense(layernorm_after(h)), act));
+  return h + output->dense(HfActivation(intermediate->dense(layernorm_after(h)), act, "ViT"));
 }
 
 VitEncoderImpl::VitEncoderImpl(const VitConfig& c) {

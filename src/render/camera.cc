@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "util/error.h"
 
 namespace nerfedit {
@@ -54,17 +56,44 @@ nlohmann::json Camera::ToJson() const {
   return {{"w", width}, {"h", height}, {"fl_x", fx}, {"fl_y", fy}, {"cx", cx}, {"cy", cy}, {"transform_matrix", rows}};
 }
 
+namespace {
+constexpr int64_t kMaxCameraSide = 1 << 16;  // pixels: beyond any sensor, and w * h stays far from overflow
+}  // namespace
+
 Camera Camera::FromJson(const nlohmann::json& j) {
+  // Cameras come from files (run.json): numbers are read as doubles and checked before any narrowing, because
+  // nlohmann's get<int64_t> of 1e300 is a static_cast out of range (undefined behaviour, found by fuzzing run.json).
+  NE_CHECK(j.is_object(), "camera: expected an object, got ", j.dump().substr(0, 100));
+  auto number = [&](const char* key) {
+    const nlohmann::json& v = j.at(key);
+    NE_CHECK(v.is_number() && std::isfinite(v.get<double>()), "camera \"", key, "\" must be a finite number, got ",
+             v.dump());
+    return v.get<double>();
+  };
+  auto side = [&](const char* key) {
+    const double v = number(key);
+    NE_CHECK(v >= 1 && v <= kMaxCameraSide && v == std::floor(v), "camera \"", key,
+             "\" must be a whole number of pixels in [1, ", kMaxCameraSide, "], got ", v);
+    return static_cast<int64_t>(v);
+  };
   Camera c;
-  c.width = j.at("w").get<int64_t>();
-  c.height = j.at("h").get<int64_t>();
-  c.fx = j.at("fl_x").get<double>();
-  c.fy = j.at("fl_y").get<double>();
-  c.cx = j.at("cx").get<double>();
-  c.cy = j.at("cy").get<double>();
+  c.width = side("w");
+  c.height = side("h");
+  c.fx = number("fl_x");
+  c.fy = number("fl_y");
+  c.cx = number("cx");
+  c.cy = number("cy");
   std::vector<float> values;
-  for (const auto& row : j.at("transform_matrix")) {
-    for (const auto& v : row) values.push_back(v.get<float>());
+  const nlohmann::json& matrix = j.at("transform_matrix");
+  NE_CHECK(matrix.is_array() && matrix.size() == 4, "camera transform_matrix must be 4x4, got ",
+           matrix.dump().substr(0, 100));
+  for (const auto& row : matrix) {
+    NE_CHECK(row.is_array() && row.size() == 4, "camera transform_matrix must be 4x4, got a row ", row.dump());
+    for (const auto& v : row) {
+      NE_CHECK(v.is_number() && std::isfinite(v.get<float>()), "camera transform_matrix holds ", v.dump(),
+               ", not a finite number");
+      values.push_back(v.get<float>());
+    }
   }
   NE_CHECK(values.size() == 16, "camera transform_matrix must be 4x4, got ", values.size(), " values");
   c.world_from_cam = at::tensor(values).reshape({4, 4});

@@ -1,5 +1,6 @@
 #include "util/json_reader.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -23,6 +24,22 @@ JsonReader& JsonReader::OptionalVec3(const char* key, std::array<float, 3>* valu
 JsonReader& JsonReader::RequiredVec3(const char* key, std::array<float, 3>* value) {
   NE_CHECK(json_.contains(key), context_, ": missing required key \"", key, "\"");
   return OptionalVec3(key, value);
+}
+
+void JsonReader::CheckInteger(const Json& v, const char* key, bool is_signed, int digits) const {
+  bool ok = false;
+  if (v.is_number_unsigned()) {
+    ok = digits >= 64 || v.get<uint64_t>() < (uint64_t{1} << digits);
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    ok = i < 0 ? is_signed && (digits >= 63 || i >= -(int64_t{1} << digits))
+               : digits >= 63 || i < (int64_t{1} << digits);
+  } else {
+    const double d = v.get<double>(), limit = std::ldexp(1.0, digits);
+    ok = std::isfinite(d) && d == std::floor(d) && d < limit && d >= (is_signed ? -limit : 0.0);
+  }
+  NE_CHECK(ok, context_, ": key \"", key, "\" must be a whole number", is_signed ? "" : " >= 0", " below 2^", digits,
+           ", got ", v.dump());
 }
 
 const Json& JsonReader::Sub(const char* key) {

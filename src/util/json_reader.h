@@ -3,8 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <limits>
 #include <set>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "util/error.h"
 
@@ -23,6 +26,7 @@ class JsonReader {
     used_.insert(key);
     auto it = json_.find(key);
     if (it == json_.end()) return *this;
+    CheckIntegers<T>(*it, key);
     try {
       *value = it->template get<T>();
     } catch (const nlohmann::json::exception& e) {
@@ -48,6 +52,30 @@ class JsonReader {
   void Finish() const;
 
  private:
+  template <typename T>
+  struct IsSequence : std::false_type {};
+  template <typename U>
+  struct IsSequence<std::vector<U>> : std::true_type {};
+  template <typename U, size_t N>
+  struct IsSequence<std::array<U, N>> : std::true_type {};
+
+  // nlohmann turns a JSON number into an integer with static_cast: a float outside the type's range is undefined
+  // behaviour (1e30 for an int64 key; UBSan float-cast-overflow, found by fuzzing run.json), and a fraction or a wider
+  // integer is silently cut (3.7 -> 3, 2^40 -> 0 for an int). So integer keys, also inside arrays, must hold a whole
+  // number the type can represent (1e4 is fine for an integer key).
+  template <typename T>
+  void CheckIntegers(const Json& v, const char* key) const {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      if (v.is_number()) CheckInteger(v, key, std::is_signed_v<T>, std::numeric_limits<T>::digits);
+    } else if constexpr (IsSequence<T>::value) {
+      if (v.is_array()) {
+        for (const Json& element : v) CheckIntegers<typename T::value_type>(element, key);
+      }
+    }
+  }
+  // Throws unless the number v is a whole number in [-2^digits, 2^digits) (signed) or [0, 2^digits) (unsigned).
+  void CheckInteger(const Json& v, const char* key, bool is_signed, int digits) const;
+
   const Json& json_;
   std::string context_;
   std::set<std::string> used_;

@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kNoSelection = "select something first (POST /api/select with \"text\" or \"click\")";
-constexpr int64_t kDefaultViewWidth = 160;  // a text query without a view is measured in camera 0 at this width
 constexpr int64_t kRecolorViews = 4;        // training views MeasureSelection averages the source colour over
 
 std::string Fixed(double value, int digits) {
@@ -34,25 +33,6 @@ double Coverage(const SelectionView& view) { return view.mask.to(torch::kFloat).
 
 at::Tensor ToBytes(const at::Tensor& rgb) {
   return (rgb.clamp(0, 1) * 255).round().to(torch::kByte).contiguous();
-}
-
-// The body minus the keys an endpoint reads itself, so ParseViewRequest (strict) sees only view fields.
-Json WithoutKeys(const Json& body, std::initializer_list<const char*> keys) {
-  Json rest = body;
-  for (const char* key : keys) rest.erase(key);
-  return rest;
-}
-
-bool HasView(const Json& body) { return body.contains("pose") || body.contains("camera"); }
-
-// Throws ApiError(400) for nerfedit::Error raised while reading the request.
-template <typename F>
-auto BadRequestOnError(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw ApiError(400, e.what());
-  }
 }
 
 struct SelectResult {
@@ -114,47 +94,12 @@ struct EditSession::Impl {
   }
 
   ApiReply Select(const Json& body) {
-    std::string text;
-    std::vector<std::string> negatives;  // optional, with "text": the things the query must beat (as --negatives)
-    Json click;
-    const Json own_keys = WithoutKeys(body, {"pose", "camera", "width", "height", "fov_x_degrees", "intrinsics",
-                                             "mode", "format", "quality", "client", "request"});
-    BadRequestOnError([&] {
-      JsonReader r(own_keys, "select request");  // keeps a reference: own_keys must outlive it
-      r.Optional("text", &text).Optional("click", &click).Optional("negatives", &negatives);
-      r.Finish();
-      return 0;
-    });
-    if (text.empty() == click.is_null()) {
-      throw ApiError(400, "give exactly one of \"text\" (e.g. \"red sphere\") or \"click\": {\"x\", \"y\"}");
-    }
-    if (!negatives.empty() && text.empty()) throw ApiError(400, "\"negatives\" go with a \"text\" query");
-    const bool want_image = body.contains("format");
-    Json view_body = WithoutKeys(body, {"text", "click", "negatives"});
-    if (!HasView(view_body)) {
-      if (!click.is_null()) throw ApiError(400, "a \"click\" needs the view it was made in (\"pose\" or \"camera\")");
-      if (cameras.empty()) throw ApiError(400, "give the view (\"pose\", \"width\", \"height\"): the run has no cameras");
-      const int64_t w = std::min<int64_t>(cameras.front().width, kDefaultViewWidth);
-      view_body["camera"] = 0;
-      view_body["width"] = w;
-      view_body["height"] = std::max<int64_t>(1, std::llround(static_cast<double>(w) * cameras.front().height /
-                                                              cameras.front().width));
-    }
-    ViewRequest view = ParseViewRequest(view_body, cameras, max_pixels);
-    double x = 0, y = 0;
-    if (!click.is_null()) {
-      BadRequestOnError([&] {
-        NE_CHECK(click.is_object(), "\"click\" must be {\"x\", \"y\"}, got ", click.dump());
-        JsonReader r(click, "select request \"click\"");
-        r.Required("x", &x).Required("y", &y);
-        r.Finish();
-        return 0;
-      });
-      if (!(x >= 0 && y >= 0 && x < view.camera.width && y < view.camera.height)) {
-        throw ApiError(400, "\"click\" (" + Fixed(x, 1) + ", " + Fixed(y, 1) + ") is outside the " +
-                                std::to_string(view.camera.width) + "x" + std::to_string(view.camera.height) + " view");
-      }
-    }
+    const SelectRequest request = ParseSelectRequest(body, cameras, max_pixels);
+    const std::string& text = request.text;
+    const std::vector<std::string>& negatives = request.negatives;
+    const ViewRequest& view = request.view;
+    const bool want_image = request.want_image;
+    const double x = request.click ? request.click->first : 0, y = request.click ? request.click->second : 0;
     SelectResult result = OnRenderThread<SelectResult>(view.client, view.sequence, [&, camera = view.camera]() {
       const double start = NowSeconds();
       Selection chosen = [&] {
@@ -209,30 +154,10 @@ struct EditSession::Impl {
   }
 
   ApiReply Edit(const Json& body) {
-    std::string op, color;
-    std::vector<double> offset;
-    BadRequestOnError([&] {
-      JsonReader r(body, "edit request");
-      r.Required("op", &op).Optional("color", &color).Optional("offset", &offset);
-      r.Finish();
-      return 0;
-    });
-    std::array<float, 3> target{}, shift{};
-    if (op == "recolor") {
-      if (color.empty()) throw ApiError(400, "op \"recolor\" needs \"color\": \"#rrggbb\"");
-      target = BadRequestOnError([&] { return ParseHexColor(color, "\"color\""); });
-    } else if (op == "translate") {
-      if (offset.size() != 3) throw ApiError(400, "op \"translate\" needs \"offset\": [x, y, z]");
-      for (int i = 0; i < 3; ++i) {
-        if (!std::isfinite(offset[i])) throw ApiError(400, "\"offset\" has a non-finite value");
-        shift[i] = static_cast<float>(offset[i]);
-      }
-    } else if (op != "delete" && op != "extract") {
-      throw ApiError(400, "unknown op \"" + op + "\": expected delete, extract, recolor or translate");
-    }
-    if (op != "recolor" && !color.empty()) throw ApiError(400, "\"color\" belongs to op \"recolor\" only");
-    if (op != "translate" && !offset.empty()) throw ApiError(400, "\"offset\" belongs to op \"translate\" only");
-
+    const EditRequest request = ParseEditRequest(body);
+    const std::string& op = request.op;
+    const std::array<float, 3>& target = request.color;
+    const std::array<float, 3>& shift = request.offset;
     return OnRenderThread<ApiReply>("", 0, [&]() {
       if (!selection) throw ApiError(409, kNoSelection);
       Json edit;
@@ -275,37 +200,8 @@ struct EditSession::Impl {
     });
   }
 
-  // The output folder: relative to the run's parent folder, or absolute inside it; no "..".
-  fs::path SavePath(const std::string& out) const {
-    if (out.empty()) throw ApiError(400, "/api/save needs \"out\": the folder to write the edited run to");
-    if (out.find('\0') != std::string::npos) throw ApiError(400, "\"out\" has a NUL character");
-    const fs::path requested(out);
-    for (const auto& part : requested) {
-      if (part == "..") throw ApiError(403, "\"out\" must not contain \"..\": " + out);
-    }
-    const fs::path parent = fs::weakly_canonical(fs::absolute(run_dir)).parent_path();
-    const fs::path target = fs::weakly_canonical(requested.is_absolute() ? requested : parent / requested);
-    const std::string inside = parent.string() + "/";
-    if (target.string().compare(0, inside.size(), inside) != 0) {
-      throw ApiError(403, "\"out\" " + out + " is outside the run's parent folder " + parent.string());
-    }
-    if (target == fs::weakly_canonical(fs::absolute(run_dir))) throw ApiError(409, "\"out\" is the run itself");
-    std::error_code error;
-    if (fs::exists(target, error) && !(fs::is_directory(target, error) && fs::is_empty(target, error))) {
-      throw ApiError(409, "\"out\" " + target.string() + " already exists and is not empty");
-    }
-    return target;
-  }
-
   ApiReply Save(const Json& body) {
-    std::string out;
-    BadRequestOnError([&] {
-      JsonReader r(body, "save request");
-      r.Required("out", &out);
-      r.Finish();
-      return 0;
-    });
-    const fs::path target = SavePath(out);
+    const fs::path target = ParseSavePath(body, run_dir);
     return OnRenderThread<ApiReply>("", 0, [&]() {
       try {
         WriteEditedRun(run_dir, target.string(), edits.edits, model->device().is_cuda() ? "cuda" : "cpu");

@@ -25,24 +25,6 @@ namespace {
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
-void ExpectError(const httplib::Result& res, int status, const std::string& fragment) {
-  ASSERT_TRUE(res) << "no response";
-  EXPECT_EQ(res->status, status) << res->body;
-  Json body = Json::parse(res->body, nullptr, false);
-  ASSERT_TRUE(body.is_object() && body.contains("error")) << res->body;
-  EXPECT_NE(body["error"].get<std::string>().find(fragment), std::string::npos) << body["error"];
-}
-
-at::Tensor Decode(const std::string& bytes) {  // [H,W,3] f32 in [0,1], undefined when not an image
-  int w = 0, h = 0, channels = 0;
-  unsigned char* pixels = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
-                                                static_cast<int>(bytes.size()), &w, &h, &channels, 3);
-  if (pixels == nullptr) return {};
-  auto out = at::from_blob(pixels, {h, w, 3}, at::kByte).to(at::kFloat) / 255.0f;
-  stbi_image_free(pixels);
-  return out;
-}
-
 Json Ok(const httplib::Result& res) {
   EXPECT_TRUE(res);
   if (!res) return Json();
@@ -53,7 +35,7 @@ Json Ok(const httplib::Result& res) {
 at::Tensor RenderPng(const LiveEdit& live, int camera) {
   auto res = live.Post("/api/render", {{"camera", camera}, {"format", "png"}});
   EXPECT_EQ(res->status, 200) << res->body;
-  return Decode(res->body);
+  return DecodeUnitRgb(res->body);
 }
 
 TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
@@ -66,9 +48,9 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
     EXPECT_NE(std::find(info["endpoints"].begin(), info["endpoints"].end(), endpoint), info["endpoints"].end())
         << endpoint;
   }
-  ExpectError(live.Post("/api/edit", {{"op", "delete"}}), 409, "select something first");
-  ExpectError(live.Post("/api/select_render", {{"camera", 0}}), 409, "select something first");
-  ExpectError(live.Post("/api/undo", Json::object()), 409, "nothing to undo");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "delete"}}), 409, "select something first");
+  ExpectJsonError(live.Post("/api/select_render", {{"camera", 0}}), 409, "select something first");
+  ExpectJsonError(live.Post("/api/undo", Json::object()), 409, "nothing to undo");
 
   // Text selection: the training view that shows the most of the red sphere. Each view's overlay against its plain
   // render gives the selected pixels, and the procedural scene's exact labels (the tiny run's scene is DefaultScene())
@@ -88,7 +70,7 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
     }
     auto picture = live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", camera}, {"format", "png"}});
     ASSERT_EQ(picture->status, 200) << picture->body;
-    const at::Tensor selected = (Decode(picture->body) - RenderPng(live, camera)).abs().amax(2) > 0.1f;
+    const at::Tensor selected = (DecodeUnitRgb(picture->body) - RenderPng(live, camera)).abs().amax(2) > 0.1f;
     const at::Tensor labels = RenderProcedural(scene, live.model->TrainingCameras()[camera], 1).labels;
     ASSERT_EQ(labels.sizes(), selected.sizes());
     for (size_t k = 0; k < scene.objects.size(); ++k) {
@@ -121,7 +103,7 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   ASSERT_EQ(overlay_res->status, 200) << overlay_res->body;
   EXPECT_EQ(overlay_res->get_header_value("Content-Type"), "image/png");
   EXPECT_NEAR(std::stod(overlay_res->get_header_value("X-Coverage")), best_coverage, 1e-4);
-  at::Tensor overlay = Decode(overlay_res->body);
+  at::Tensor overlay = DecodeUnitRgb(overlay_res->body);
   at::Tensor before = RenderPng(live, best);
   ASSERT_TRUE(overlay.defined() && before.defined());
   EXPECT_EQ(overlay.sizes(), before.sizes());
@@ -129,7 +111,7 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   EXPECT_NEAR(tinted.to(at::kFloat).mean().item<double>(), best_coverage, 0.05);
   auto select_render = live.Post("/api/select_render", {{"camera", best}, {"format", "png"}});
   ASSERT_EQ(select_render->status, 200) << select_render->body;
-  EXPECT_LT((Decode(select_render->body) - overlay).abs().max().item<float>(), 2.5f / 255);
+  EXPECT_LT((DecodeUnitRgb(select_render->body) - overlay).abs().max().item<float>(), 2.5f / 255);
 
   // Delete: the picture changes where the sphere was, and the sphere is no longer selected there.
   Json deleted = Ok(live.Post("/api/edit", {{"op", "delete"}}));
@@ -170,10 +152,10 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   auto reloaded = LoadDffRun(saved_path.string(), "cpu", nullptr);
   auto edited_view = reloaded->Render(reloaded->TrainingCameras()[best]);
   EXPECT_EQ(edited_view.rgb.size(0), 48);
-  ExpectError(live.Post("/api/save", {{"out", "tiny-edited"}}), 409, "already exists");
-  ExpectError(live.Post("/api/save", {{"out", "../escape"}}), 403, "..");
-  ExpectError(live.Post("/api/save", {{"out", "/etc/nerfedit-escape"}}), 403, "outside");
-  ExpectError(live.Post("/api/save", Json::object()), 400, "out");
+  ExpectJsonError(live.Post("/api/save", {{"out", "tiny-edited"}}), 409, "already exists");
+  ExpectJsonError(live.Post("/api/save", {{"out", "../escape"}}), 403, "..");
+  ExpectJsonError(live.Post("/api/save", {{"out", "/etc/nerfedit-escape"}}), 403, "outside");
+  ExpectJsonError(live.Post("/api/save", Json::object()), 400, "out");
   EXPECT_FALSE(fs::exists("/etc/nerfedit-escape"));
   fs::remove_all(saved_path);
 }
@@ -183,7 +165,7 @@ TEST(EditSession, ClickSelectsWhatIsUnderThePixel) {
   // Find a pixel of the red sphere in camera 0 via the text mask, then click there.
   auto res = live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", 0}, {"format", "png"}});
   ASSERT_EQ(res->status, 200) << res->body;
-  at::Tensor overlay = Decode(res->body), plain = RenderPng(live, 0);
+  at::Tensor overlay = DecodeUnitRgb(res->body), plain = RenderPng(live, 0);
   at::Tensor tinted = (overlay - plain).abs().amax(2) > 0.1f;
   ASSERT_GT(tinted.sum().item<int64_t>(), 0);
   at::Tensor yx = tinted.nonzero().to(at::kFloat).mean(0);  // centroid of the sphere's pixels
@@ -195,30 +177,30 @@ TEST(EditSession, ClickSelectsWhatIsUnderThePixel) {
 
 TEST(EditSession, BadRequestsGetClearErrors) {
   LiveEdit live(TinyRun());
-  ExpectError(live.Post("/api/select", Json::object()), 400, "exactly one of");
-  ExpectError(live.Post("/api/select", {{"text", "red"}, {"click", {{"x", 1}, {"y", 1}}}, {"camera", 0}}), 400,
+  ExpectJsonError(live.Post("/api/select", Json::object()), 400, "exactly one of");
+  ExpectJsonError(live.Post("/api/select", {{"text", "red"}, {"click", {{"x", 1}, {"y", 1}}}, {"camera", 0}}), 400,
               "exactly one of");
-  ExpectError(live.Post("/api/select", {{"click", {{"x", 1}, {"y", 1}}}}), 400, "needs the view");
-  ExpectError(live.Post("/api/select", {{"click", {{"x", 100}, {"y", 1}}}, {"camera", 0}}), 400, "outside");
-  ExpectError(live.Post("/api/select", {{"click", {{"x", 1}}}, {"camera", 0}}), 400, "\"y\"");
-  ExpectError(live.Post("/api/select", {{"text", "red"}, {"colour", 1}}), 400, "colour");
-  ExpectError(live.Post("/api/select", {{"click", {{"x", 1}, {"y", 1}}}, {"camera", 0}, {"negatives", {"ground"}}}), 400,
+  ExpectJsonError(live.Post("/api/select", {{"click", {{"x", 1}, {"y", 1}}}}), 400, "needs the view");
+  ExpectJsonError(live.Post("/api/select", {{"click", {{"x", 100}, {"y", 1}}}, {"camera", 0}}), 400, "outside");
+  ExpectJsonError(live.Post("/api/select", {{"click", {{"x", 1}}}, {"camera", 0}}), 400, "\"y\"");
+  ExpectJsonError(live.Post("/api/select", {{"text", "red"}, {"colour", 1}}), 400, "colour");
+  ExpectJsonError(live.Post("/api/select", {{"click", {{"x", 1}, {"y", 1}}}, {"camera", 0}, {"negatives", {"ground"}}}), 400,
               "go with a \"text\"");
-  ExpectError(live.Post("/api/select", {{"text", "red"}, {"negatives", "ground"}}), 400, "negatives");
-  ExpectError(live.Post("/api/select", {{"text", "red"}, {"camera", 99}}), 404, "camera 99");
-  ExpectError(live.Post("/api/select", {{"text", "red"}, {"camera", 0}, {"width", 1000}, {"height", 1000}}), 413,
+  ExpectJsonError(live.Post("/api/select", {{"text", "red"}, {"negatives", "ground"}}), 400, "negatives");
+  ExpectJsonError(live.Post("/api/select", {{"text", "red"}, {"camera", 99}}), 404, "camera 99");
+  ExpectJsonError(live.Post("/api/select", {{"text", "red"}, {"camera", 0}, {"width", 1000}, {"height", 1000}}), 413,
               "max_pixels");
   Ok(live.Post("/api/select", {{"text", "red sphere"}, {"negatives", SceneNegatives()}, {"camera", 0}}));
-  ExpectError(live.Post("/api/select_render", {{"camera", 0}, {"mode", "depth"}}), 400, "rgb");
-  ExpectError(live.Post("/api/edit", {{"op", "explode"}}), 400, "unknown op \"explode\"");
-  ExpectError(live.Post("/api/edit", Json::object()), 400, "op");
-  ExpectError(live.Post("/api/edit", {{"op", "recolor"}}), 400, "#rrggbb");
-  ExpectError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "#12345g"}}), 400, "#rrggbb");
-  ExpectError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "red"}}), 400, "#rrggbb");
-  ExpectError(live.Post("/api/edit", {{"op", "translate"}, {"offset", {1, 2}}}), 400, "[x, y, z]");
-  ExpectError(live.Post("/api/edit", {{"op", "delete"}, {"color", "#ffffff"}}), 400, "recolor");
-  ExpectError(live.Post("/api/undo", {{"steps", 2}}), 400, "empty object");
-  ExpectError(live.Post("/api/save", {{"out", 5}}), 400, "out");
+  ExpectJsonError(live.Post("/api/select_render", {{"camera", 0}, {"mode", "depth"}}), 400, "rgb");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "explode"}}), 400, "unknown op \"explode\"");
+  ExpectJsonError(live.Post("/api/edit", Json::object()), 400, "op");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "recolor"}}), 400, "#rrggbb");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "#12345g"}}), 400, "#rrggbb");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "red"}}), 400, "#rrggbb");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "translate"}, {"offset", {1, 2}}}), 400, "[x, y, z]");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "delete"}, {"color", "#ffffff"}}), 400, "recolor");
+  ExpectJsonError(live.Post("/api/undo", {{"steps", 2}}), 400, "empty object");
+  ExpectJsonError(live.Post("/api/save", {{"out", 5}}), 400, "out");
 }
 
 TEST(EditSession, RunsWithoutFeaturesSayWhy) {
@@ -227,7 +209,7 @@ TEST(EditSession, RunsWithoutFeaturesSayWhy) {
   server.Start();
   httplib::Client c("127.0.0.1", server.port());
   for (const char* path : {"/api/select", "/api/edit", "/api/undo", "/api/save", "/api/select_render"}) {
-    ExpectError(c.Post(path, "{}", "application/json"), 404, "no feature field");
+    ExpectJsonError(c.Post(path, "{}", "application/json"), 404, "no feature field");
   }
   NerfConfig plain;  // the default field has no features
   EXPECT_FALSE(EditSession::Supports(NerfModel(plain, at::tensor({-1.f, -1.f, -1.f, 1.f, 1.f, 1.f}).view({2, 3}), {},

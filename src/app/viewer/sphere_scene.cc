@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "util/math_constants.h"
+
 namespace nerfedit {
 namespace {
 
@@ -16,7 +18,6 @@ const Sphere kSpheres[] = {{0.0f, 0.0f, 0.5f, 0.5f, 0.85f, 0.15f, 0.1f},
                            {-0.55f, 0.8f, 0.25f, 0.25f, 0.15f, 0.3f, 0.9f}};
 constexpr float kGroundRadius = 1.5f;
 constexpr float kBackground[3] = {1.0f, 1.0f, 1.0f};
-constexpr double kPi = 3.14159265358979323846;
 
 }  // namespace
 

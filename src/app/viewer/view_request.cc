@@ -1,18 +1,19 @@
-// Parsing and checking the view of a POST /api/render body.
+// Parsing and checking a POST body and the view of a POST /api/render body.
+#include "app/viewer/view_request.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <optional>
 
-#include "app/viewer/viewer_server.h"
 #include "util/error.h"
 #include "util/json_reader.h"
+#include "util/math_constants.h"
 
 namespace nerfedit {
 namespace {
 
 constexpr int64_t kMaxSide = 16384;
-constexpr double kPi = 3.14159265358979323846;
 
 int64_t IntegerField(const Json& value, const char* key) {
   if (!value.is_number_integer()) throw ApiError(400, std::string("\"") + key + "\" must be an integer, got " + value.dump());
@@ -63,6 +64,19 @@ Camera Resized(const Camera& camera, int64_t width, int64_t height) {
 }
 
 }  // namespace
+
+Json ParseApiBody(const std::string& text) {
+  Json body;
+  try {
+    body = Json::parse(text);
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
+    throw ApiError(400, std::string("malformed JSON: ") + e.what());
+  }
+  if (!body.is_object()) {
+    throw ApiError(400, "request body must be a JSON object, got " + std::string(body.type_name()));
+  }
+  return body;
+}
 
 ViewRequest ParseViewRequest(const Json& body, const std::vector<Camera>& training, int64_t max_pixels) {
   if (!body.is_object()) throw ApiError(400, "request body must be a JSON object, got " + std::string(body.type_name()));

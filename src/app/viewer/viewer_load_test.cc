@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -48,11 +49,19 @@ struct Tally {
   std::mutex mutex;
   std::map<std::string, std::map<int, int>> status;  // kind -> HTTP status -> count
   std::vector<std::string> failures;
+  std::vector<double> latency_ms;  // every answered request's round trip
   std::atomic<int> requests{0};
 
-  void Add(Kind kind, int code) {
+  void Add(Kind kind, int code, double seconds) {
     std::lock_guard<std::mutex> lock(mutex);
     ++status[Name(kind)][code];
+    latency_ms.push_back(seconds * 1e3);
+  }
+  double LatencyPercentileMs(double p) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (latency_ms.empty()) return 0;
+    std::sort(latency_ms.begin(), latency_ms.end());
+    return latency_ms[std::min(latency_ms.size() - 1, static_cast<size_t>(p * latency_ms.size()))];
   }
   void Fail(const std::string& what) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -111,13 +120,13 @@ void Issue(Kind kind, int client, int sequence, int port, Tally* tally) {
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
   ++tally->requests;
   if (!res) {
-    tally->Add(kind, -static_cast<int>(res.error()));  // counted as a negative "status"
+    tally->Add(kind, -static_cast<int>(res.error()), took);  // counted as a negative "status"
     tally->Fail(std::string(Name(kind)) + ": no answer (" + httplib::to_string(res.error()) + ") after " +
                 std::to_string(took) + " s");
     return;
   }
   const int code = res->status;
-  tally->Add(kind, code);
+  tally->Add(kind, code, took);
   const bool saturated = code == 409 || code == 429 || code == 503;  // superseded, too many clients, queue full
   const bool client_error = code >= 400 && code < 500;
   bool right = false;
@@ -172,10 +181,13 @@ TEST(ViewerLoad, FiftyClientsOfViewsSelectionsAndBadRequests) {
     for (const auto& [code, count] : codes) summary += " " + std::to_string(code) + "x" + std::to_string(count);
     summary += "\n";
   }
-  std::printf(
-      "viewer load: %d clients, %d requests in %.1f s; RSS %.0f -> "
-      "%.0f -> %.0f MB\n%s",
-      kClients, tally.requests.load(), elapsed(), rss_start, rss_half.load(), rss_end, summary.c_str());
+  const double p50 = tally.LatencyPercentileMs(0.5), p99 = tally.LatencyPercentileMs(0.99);
+  std::printf("viewer load: %d clients, %d requests in %.1f s; latency p50 %.0f ms, p99 %.0f ms; RSS %.0f -> %.0f -> "
+              "%.0f MB\n%s",
+              kClients, tally.requests.load(), elapsed(), p50, p99, rss_start, rss_half.load(), rss_end, summary.c_str());
+  // One machine-read line for bench/hardening (peak: the highest of the three samples).
+  std::printf("viewer_load_summary: viewer_clients=%d viewer_requests=%d viewer_p99_ms=%.0f viewer_peak_rss_mb=%.0f\n",
+              kClients, tally.requests.load(), p99, std::max({rss_start, rss_half.load(), rss_end}));
   for (const auto& failure : tally.failures) ADD_FAILURE() << failure;
   EXPECT_GE(tally.requests.load(), kClients * 3);
   EXPECT_GT(tally.status["view"][200], 0) << "some views were rendered";

@@ -80,17 +80,6 @@ ApiReply ServeStatic(const fs::path& root, const std::string& url_path) {
   return reply;
 }
 
-Json ParseJsonBody(const httplib::Request& req) {
-  Json body;
-  try {
-    body = Json::parse(req.body);
-  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
-    throw ApiError(400, std::string("malformed JSON: ") + e.what());
-  }
-  if (!body.is_object()) throw ApiError(400, "request body must be a JSON object, got " + std::string(body.type_name()));
-  return body;
-}
-
 const char* GenericMessage(int status) {
   switch (status) {
     case 400: return "bad request";
@@ -349,11 +338,12 @@ void ViewerServer::Start() {
              return ApiReply::Json(list);
            }));
   http.Get("/api/status", Route([&s](const httplib::Request&) { return ApiReply::Json(s.Status()); }));
-  http.Post("/api/render", Route([&s](const httplib::Request& req) { return s.Render(ParseJsonBody(req)); }));
+  http.Post("/api/render", Route([&s](const httplib::Request& req) { return s.Render(ParseApiBody(req.body)); }));
   std::vector<std::string> post_paths = {"/api/render"};
   for (const auto& [path, handler] : s.post_endpoints) {
     post_paths.push_back(path);
-    http.Post(path, Route([handler = handler](const httplib::Request& req) { return handler(ParseJsonBody(req)); }));
+    http.Post(path,
+              Route([handler = handler](const httplib::Request& req) { return handler(ParseApiBody(req.body)); }));
   }
   for (const auto& path : post_paths) {
     http.Get(path, Route([path](const httplib::Request&) -> ApiReply { throw ApiError(405, path + " takes POST"); }));

@@ -30,6 +30,7 @@
 
 #include "app/viewer/render_queue.h"
 #include "app/viewer/view_image.h"
+#include "app/viewer/view_request.h"  // ApiError, ParseViewRequest, ParseApiBody
 #include "render/renderable.h"
 
 namespace nerfedit {
@@ -41,16 +42,6 @@ struct ViewerOptions {
   TORCH_ARG(int, max_clients) = 8;
   TORCH_ARG(std::string, static_dir) = "";  // folder holding index.html; empty serves the API only
   TORCH_ARG(double, client_timeout_s) = 30;  // a client silent this long no longer counts against max_clients
-};
-
-// An API error with its HTTP status; handlers throw it, the server turns it into {"error": message}.
-class ApiError : public std::runtime_error {
- public:
-  ApiError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
 };
 
 // What an endpoint answers: JSON by default, or bytes with their content type.
@@ -111,17 +102,5 @@ class ViewerServer {
   RenderQueue& queue();
   std::unique_ptr<Impl> impl_;
 };
-
-// Builds the camera of a POST /api/render body (also used by future select endpoints, which take the same view).
-// Throws ApiError (400/404/413) naming the field. `training` are the scene's cameras for {"camera": index}.
-struct ViewRequest {
-  Camera camera;
-  ViewMode mode = ViewMode::kRgb;
-  ImageFormat format = ImageFormat::kJpeg;
-  int quality = 85;
-  std::string client;
-  int64_t sequence = 0;
-};
-ViewRequest ParseViewRequest(const nlohmann::json& body, const std::vector<Camera>& training, int64_t max_pixels);
 
 }  // namespace nerfedit

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/viewer/sphere_scene.h"
+#include "app/viewer/viewer_test_util.h"
 #include "util/error.h"
 #include "util/test_util.h"
 
@@ -80,26 +81,6 @@ struct Live {
 
 Json PoseJson(const Camera& camera) { return camera.ToJson()["transform_matrix"]; }
 
-// Asserts a JSON error reply with the given status whose message contains `fragment`.
-void ExpectError(const httplib::Result& res, int status, const std::string& fragment) {
-  ASSERT_TRUE(res) << "no response";
-  EXPECT_EQ(res->status, status) << res->body;
-  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
-  Json body = Json::parse(res->body, nullptr, false);
-  ASSERT_TRUE(body.is_object() && body.contains("error")) << res->body;
-  EXPECT_NE(body["error"].get<std::string>().find(fragment), std::string::npos) << body["error"];
-}
-
-at::Tensor Decode(const std::string& bytes) {
-  int w = 0, h = 0, channels = 0;
-  unsigned char* pixels = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
-                                                static_cast<int>(bytes.size()), &w, &h, &channels, 3);
-  if (pixels == nullptr) return {};
-  auto out = at::from_blob(pixels, {h, w, 3}, at::kByte).clone();
-  stbi_image_free(pixels);
-  return out;
-}
-
 TEST(ViewerServer, InfoDescribesTheScene) {
   Live live;
   auto res = live.Client().Get("/api/info");
@@ -141,7 +122,7 @@ TEST(ViewerServer, RendersTrainingCameraAsJpegOfTheRightSize) {
   EXPECT_EQ(res->get_header_value("X-Resolution"), "160x120");
   EXPECT_EQ(res->get_header_value("X-Request"), "7");
   EXPECT_GE(std::stod(res->get_header_value("X-Render-Ms")), 0.0);
-  auto image = Decode(res->body);
+  auto image = DecodeRgb8(res->body);
   ASSERT_TRUE(image.defined());
   EXPECT_EQ(image.sizes(), at::IntArrayRef({120, 160, 3}));
   // Every camera looks at the red sphere: the centre pixel is red.
@@ -152,7 +133,7 @@ TEST(ViewerServer, RendersTrainingCameraAsJpegOfTheRightSize) {
   // A new size for a training camera keeps its pose and scales its intrinsics.
   auto wide = live.Render({{"camera", 3}, {"width", 320}, {"height", 120}, {"format", "png"}});
   ASSERT_EQ(wide->status, 200) << wide->body;
-  EXPECT_EQ(Decode(wide->body).sizes(), at::IntArrayRef({120, 320, 3}));
+  EXPECT_EQ(DecodeRgb8(wide->body).sizes(), at::IntArrayRef({120, 320, 3}));
 }
 
 TEST(ViewerServer, PngOfAPoseMatchesTheSceneExactly) {
@@ -165,7 +146,7 @@ TEST(ViewerServer, PngOfAPoseMatchesTheSceneExactly) {
     EXPECT_EQ(res->get_header_value("Content-Type"), "image/png");
     SphereScene reference;
     auto expected = ViewToImage(reference.Render(camera), ParseViewMode(mode), nullptr);
-    auto got = Decode(res->body);
+    auto got = DecodeRgb8(res->body);
     ASSERT_TRUE(got.defined());
     // PNG is lossless; float pose round trips through JSON may flip a pixel on a silhouette, no more.
     auto differing = (got.to(at::kInt) - expected.to(at::kInt)).abs().gt(2).any(2).sum().item<int64_t>();
@@ -189,57 +170,57 @@ TEST(ViewerServer, BadRenderRequestsGetClearJsonErrors) {
   Live live(ViewerOptions().max_pixels(400 * 400));
   Json pose = PoseJson(live.scene->TrainingCameras()[0]);
   auto client = live.Client();
-  ExpectError(client.Post("/api/render", "{\"pose\": [1,2", "application/json"), 400, "malformed JSON");
-  ExpectError(client.Post("/api/render", "[1,2,3]", "application/json"), 400, "JSON object");
-  ExpectError(live.Render({{"pose", Json::parse("[[1,0,0],[0,1,0],[0,0,1]]")}, {"width", 8}, {"height", 8}}), 400,
+  ExpectJsonError(client.Post("/api/render", "{\"pose\": [1,2", "application/json"), 400, "malformed JSON");
+  ExpectJsonError(client.Post("/api/render", "[1,2,3]", "application/json"), 400, "JSON object");
+  ExpectJsonError(live.Render({{"pose", Json::parse("[[1,0,0],[0,1,0],[0,0,1]]")}, {"width", 8}, {"height", 8}}), 400,
               "4x4");
-  ExpectError(client.Post("/api/render",
+  ExpectJsonError(client.Post("/api/render",
                           "{\"pose\": [[1,0,0,0],[0,1,0,0],[0,0,1,1e999],[0,0,0,1]], \"width\": 8, \"height\": 8}",
                           "application/json"),
               400, "malformed JSON");
   Json nan_pose = pose;
   nan_pose[1][2] = "NaN";
-  ExpectError(live.Render({{"pose", nan_pose}, {"width", 8}, {"height", 8}}), 400, "must be a number");
+  ExpectJsonError(live.Render({{"pose", nan_pose}, {"width", 8}, {"height", 8}}), 400, "must be a number");
   Json skewed = pose;
   skewed[3][0] = 0.5;
-  ExpectError(live.Render({{"pose", skewed}, {"width", 8}, {"height", 8}}), 400, "last row");
-  ExpectError(live.Render({{"pose", Json::parse("[[0,0,0,0],[0,0,0,0],[0,0,0,0],[0,0,0,1]]")}, {"width", 8},
+  ExpectJsonError(live.Render({{"pose", skewed}, {"width", 8}, {"height", 8}}), 400, "last row");
+  ExpectJsonError(live.Render({{"pose", Json::parse("[[0,0,0,0],[0,0,0,0],[0,0,0,0],[0,0,0,1]]")}, {"width", 8},
                            {"height", 8}}),
               400, "singular");
-  ExpectError(live.Render({{"pose", pose}}), 400, "needs \"width\" and \"height\"");
-  ExpectError(live.Render({{"pose", pose}, {"camera", 1}}), 400, "exactly one");
-  ExpectError(live.Render({{"width", 8}, {"height", 8}}), 400, "exactly one");
-  ExpectError(live.Render({{"camera", 8}}), 404, "camera 8 does not exist");
-  ExpectError(live.Render({{"camera", -1}}), 404, "does not exist");
-  ExpectError(live.Render({{"camera", "2"}}), 400, "must be an integer");
-  ExpectError(live.Render({{"camera", 0}, {"width", 401}, {"height", 400}}), 413, "max_pixels 160000");
-  ExpectError(live.Render({{"camera", 0}, {"width", 0}, {"height", 10}}), 400, "out of range");
-  ExpectError(live.Render({{"camera", 0}, {"mode", "normals"}}), 400, "unknown mode \"normals\"");
-  ExpectError(live.Render({{"camera", 0}, {"format", "gif"}}), 400, "unknown format");
-  ExpectError(live.Render({{"camera", 0}, {"quality", 0}}), 400, "quality");
-  ExpectError(live.Render({{"camera", 0}, {"zoom", 2}}), 400, "zoom");  // unknown keys are errors
-  ExpectError(live.Render({{"pose", pose}, {"width", 8}, {"height", 8}, {"fov_x_degrees", 180}}), 400, "(0,180)");
-  ExpectError(live.Render({{"pose", pose}, {"width", 8}, {"height", 8}, {"intrinsics", {{"fl_x", 10}}}}), 400,
+  ExpectJsonError(live.Render({{"pose", pose}}), 400, "needs \"width\" and \"height\"");
+  ExpectJsonError(live.Render({{"pose", pose}, {"camera", 1}}), 400, "exactly one");
+  ExpectJsonError(live.Render({{"width", 8}, {"height", 8}}), 400, "exactly one");
+  ExpectJsonError(live.Render({{"camera", 8}}), 404, "camera 8 does not exist");
+  ExpectJsonError(live.Render({{"camera", -1}}), 404, "does not exist");
+  ExpectJsonError(live.Render({{"camera", "2"}}), 400, "must be an integer");
+  ExpectJsonError(live.Render({{"camera", 0}, {"width", 401}, {"height", 400}}), 413, "max_pixels 160000");
+  ExpectJsonError(live.Render({{"camera", 0}, {"width", 0}, {"height", 10}}), 400, "out of range");
+  ExpectJsonError(live.Render({{"camera", 0}, {"mode", "normals"}}), 400, "unknown mode \"normals\"");
+  ExpectJsonError(live.Render({{"camera", 0}, {"format", "gif"}}), 400, "unknown format");
+  ExpectJsonError(live.Render({{"camera", 0}, {"quality", 0}}), 400, "quality");
+  ExpectJsonError(live.Render({{"camera", 0}, {"zoom", 2}}), 400, "zoom");  // unknown keys are errors
+  ExpectJsonError(live.Render({{"pose", pose}, {"width", 8}, {"height", 8}, {"fov_x_degrees", 180}}), 400, "(0,180)");
+  ExpectJsonError(live.Render({{"pose", pose}, {"width", 8}, {"height", 8}, {"intrinsics", {{"fl_x", 10}}}}), 400,
               "fl_y");
-  ExpectError(live.Render({{"camera", 0}, {"request", "x"}}), 400, "\"request\" must be an integer");
+  ExpectJsonError(live.Render({{"camera", 0}, {"request", "x"}}), 400, "\"request\" must be an integer");
 }
 
 TEST(ViewerServer, UnknownPathsAndMethodsGetJsonErrors) {
   Live live;
   auto client = live.Client();
-  ExpectError(client.Get("/api/nothing"), 404, "unknown API endpoint /api/nothing");
-  ExpectError(client.Post("/api/select", "{}", "application/json"), 404, "unknown API endpoint");
-  ExpectError(client.Get("/api/render"), 405, "takes POST");
-  ExpectError(client.Post("/api/info", "{}", "application/json"), 405, "takes GET");
-  ExpectError(client.Delete("/api/info"), 404, "");
-  ExpectError(client.Get("/no_such_page.html"), 404, "no such file");
+  ExpectJsonError(client.Get("/api/nothing"), 404, "unknown API endpoint /api/nothing");
+  ExpectJsonError(client.Post("/api/select", "{}", "application/json"), 404, "unknown API endpoint");
+  ExpectJsonError(client.Get("/api/render"), 405, "takes POST");
+  ExpectJsonError(client.Post("/api/info", "{}", "application/json"), 405, "takes GET");
+  ExpectJsonError(client.Delete("/api/info"), 404, "");
+  ExpectJsonError(client.Get("/no_such_page.html"), 404, "no such file");
 }
 
 TEST(ViewerServer, TooManyClientsGet429) {
   Live live(ViewerOptions().max_clients(2));
   EXPECT_EQ(live.Render({{"camera", 0}, {"width", 16}, {"height", 12}, {"client", "a"}})->status, 200);
   EXPECT_EQ(live.Render({{"camera", 0}, {"width", 16}, {"height", 12}, {"client", "b"}})->status, 200);
-  ExpectError(live.Render({{"camera", 0}, {"width", 16}, {"height", 12}, {"client", "c"}}), 429, "too many clients");
+  ExpectJsonError(live.Render({{"camera", 0}, {"width", 16}, {"height", 12}, {"client", "c"}}), 429, "too many clients");
   EXPECT_EQ(live.Render({{"camera", 0}, {"width", 16}, {"height", 12}, {"client", "a"}})->status, 200);
   EXPECT_EQ(live.Status()["clients"], 2);
 
@@ -307,10 +288,10 @@ TEST(ViewerServer, NewerRequestSupersedesTheQueuedOneOfTheSameClient) {
   while (live.Status()["waiting"] != 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   std::thread t3([&] { third.emplace(live.Render(request("a", 3))); });
   t2.join();  // answered at once: request 3 took its place
-  ExpectError(*second, 409, "superseded");
+  ExpectJsonError(*second, 409, "superseded");
   EXPECT_EQ(Json::parse((*second)->body), Json({{"error", "superseded"}}));
   while (live.Status()["superseded"] != 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  ExpectError(live.Render(request("a", 2)), 409, "superseded");  // older than the one waiting
+  ExpectJsonError(live.Render(request("a", 2)), 409, "superseded");  // older than the one waiting
   std::thread t4([&] { other.emplace(live.Render(request("b", 1))); });  // another client is not affected
   while (live.Status()["waiting"] != 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   live.scene->Release();
@@ -333,7 +314,7 @@ TEST(ViewerServer, ConcurrentClientsAreAllAnswered) {
       for (int i = 0; i < 8; ++i) {
         auto res = live.Render({{"camera", (t + i) % 8}, {"width", 64}, {"height", 48}, {"client", "c" + std::to_string(t)},
                                 {"request", i}, {"mode", i % 2 ? "depth" : "rgb"}});
-        (res && res->status == 200 && Decode(res->body).size(1) == 64 ? ok : other)++;
+        (res && res->status == 200 && DecodeRgb8(res->body).size(1) == 64 ? ok : other)++;
       }
     });
   }
@@ -368,11 +349,11 @@ TEST(ViewerServer, FullQueueGets503AndStopAnswersWaitingRequests) {
   live.scene->WaitStarted(1);
   for (int i = 1; i < 3; ++i) threads.emplace_back([&, i] { results[i].emplace(live.Render(anonymous)); });
   while (live.Status()["waiting"] != 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  ExpectError(live.Render(anonymous), 503, "render queue is full");
+  ExpectJsonError(live.Render(anonymous), 503, "render queue is full");
 
   std::thread stopper([&] { live.server.Stop(); });
   for (int i = 1; i < 3; ++i) threads[i].join();  // the waiting ones are failed by Stop
-  for (int i = 1; i < 3; ++i) ExpectError(*results[i], 503, "shutting down");
+  for (int i = 1; i < 3; ++i) ExpectJsonError(*results[i], 503, "shutting down");
   live.scene->Release();
   threads[0].join();
   EXPECT_EQ((*results[0])->status, 200);  // the running one finishes
@@ -384,7 +365,7 @@ TEST(ViewerServer, FullQueueGets503AndStopAnswersWaitingRequests) {
 TEST(ViewerServer, SceneErrorsBecome500) {
   Live live;
   live.scene->fail_ = true;
-  ExpectError(live.Render({{"camera", 1}}), 500, "the scene exploded");
+  ExpectJsonError(live.Render({{"camera", 1}}), 500, "the scene exploded");
   live.scene->fail_ = false;
   EXPECT_EQ(live.Render({{"camera", 1}})->status, 200);
 }
@@ -412,8 +393,8 @@ TEST(ViewerServer, ExtensionEndpointsRunOnTheRenderThreadAndSeeSetScene) {
   EXPECT_EQ(Json::parse(res->body)["has_features"], false);
   server.SetScene(std::make_shared<SphereScene>(true));
   EXPECT_EQ(Json::parse(client.Post("/api/echo_features", body.dump(), "application/json")->body)["has_features"], true);
-  ExpectError(client.Post("/api/echo_features", "{\"camera\": 99}", "application/json"), 404, "camera 99");
-  ExpectError(client.Get("/api/echo_features"), 405, "takes POST");
+  ExpectJsonError(client.Post("/api/echo_features", "{\"camera\": 99}", "application/json"), 404, "camera 99");
+  ExpectJsonError(client.Get("/api/echo_features"), 405, "takes POST");
 }
 
 TEST(ViewerServer, BindErrorsAndBadOptionsThrow) {

@@ -1,8 +1,10 @@
 // Shared by the viewer's live-server tests: the tiny dff run (trained once per test process) and a loopback server
 // with the select-and-edit endpoints over it.
 #pragma once
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <stb/stb_image.h>
 
 #include <memory>
 #include <string>
@@ -22,6 +24,33 @@ inline nlohmann::json SceneNegatives() {
   nlohmann::json names = nlohmann::json::array({"ground"});
   for (const auto& object : DefaultScene().objects) names.push_back(object.name);
   return names;
+}
+
+// The answer is a JSON error of `status` whose message contains `fragment`.
+inline void ExpectJsonError(const httplib::Result& res, int status, const std::string& fragment) {
+  ASSERT_TRUE(res) << "no response";
+  EXPECT_EQ(res->status, status) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  const nlohmann::json body = nlohmann::json::parse(res->body, nullptr, false);
+  ASSERT_TRUE(body.is_object() && body.contains("error")) << res->body;
+  EXPECT_NE(body["error"].get<std::string>().find(fragment), std::string::npos) << body["error"];
+}
+
+// A PNG/JPEG answer's pixels, [H,W,3] uint8; undefined when the bytes are not an image.
+inline at::Tensor DecodeRgb8(const std::string& bytes) {
+  int w = 0, h = 0, channels = 0;
+  unsigned char* pixels = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
+                                                static_cast<int>(bytes.size()), &w, &h, &channels, 3);
+  if (pixels == nullptr) return {};
+  at::Tensor out = at::from_blob(pixels, {h, w, 3}, at::kByte).clone();
+  stbi_image_free(pixels);
+  return out;
+}
+
+// The same in [0,1] floats.
+inline at::Tensor DecodeUnitRgb(const std::string& bytes) {
+  const at::Tensor rgb8 = DecodeRgb8(bytes);
+  return rgb8.defined() ? rgb8.to(at::kFloat) / 255.0f : rgb8;
 }
 
 // Trained once per process (about a minute): every test copies nothing and loads it fresh.

@@ -79,6 +79,10 @@ NerfConfig NerfConfig::FromJson(const nlohmann::json& j, const std::string& cont
   return c;
 }
 
+namespace {
+constexpr double kMaxSceneLength = 1e6;  // scene units: far beyond any scene box, well inside float range
+}  // namespace
+
 void NerfConfig::Check(const std::string& context) const {
   trainer.Check(context);
   NE_CHECK(downscale >= 1, context, ": downscale must be >= 1, got ", downscale);
@@ -91,12 +95,14 @@ void NerfConfig::Check(const std::string& context) const {
            ": sampler must be occupancy, stratified or hierarchical, got \"", sampler, "\"");
   NE_CHECK(num_samples >= 1, context, ": num_samples must be >= 1, got ", num_samples);
   NE_CHECK(num_fine_samples >= 1, context, ": num_fine_samples must be >= 1, got ", num_fine_samples);
-  NE_CHECK(step_size >= 0 && std::isfinite(step_size), context, ": step_size must be >= 0 (0 = auto), got ", step_size);
+  // near and step_size end up in float tensors (clamp_min refuses a bound a float cannot hold).
+  NE_CHECK(step_size >= 0 && step_size <= kMaxSceneLength, context, ": step_size must be in [0, 1e6] (0 = auto), got ",
+           step_size);
   NE_CHECK(grid_resolution >= 2 && grid_resolution <= 1024, context, ": grid_resolution must be in [2, 1024], got ",
            grid_resolution);
   NE_CHECK(grid_update_every >= 1, context, ": grid_update_every must be >= 1, got ", grid_update_every);
   NE_CHECK(grid_warmup_steps >= 0, context, ": grid_warmup_steps must be >= 0, got ", grid_warmup_steps);
-  NE_CHECK(near >= 0 && std::isfinite(near), context, ": near must be >= 0, got ", near);
+  NE_CHECK(near >= 0 && near <= kMaxSceneLength, context, ": near must be in [0, 1e6], got ", near);
   NE_CHECK(train_supersample >= 1 && train_supersample <= 8, context, ": train_supersample must be in [1, 8], got ",
            train_supersample);
   NE_CHECK(render_supersample >= 1 && render_supersample <= 8, context, ": render_supersample must be in [1, 8], got ",

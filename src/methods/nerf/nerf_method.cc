@@ -165,6 +165,10 @@ void NerfMethod::LoadState(torch::serialize::InputArchive& archive) {
   torch::Tensor batch;
   archive.read("batch_rays", batch, /*is_buffer=*/true);
   batch_rays_ = batch.item<int64_t>();
+  // The adapted batch stays inside what the config allows (NerfConfig::Check); a damaged value would size the
+  // next step's allocations.
+  NE_CHECK(batch_rays_ >= 1 && batch_rays_ <= (1 << 22), "the checkpoint's batch_rays is ", batch_rays_,
+           ", expected 1..4194304");
 }
 
 }  // namespace nerfedit

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "fields/field_registry.h"
+#include "fields/module_state.h"
 #include "render/compositing.h"
 #include "render/samplers.h"
 #include "util/error.h"
@@ -65,7 +66,7 @@ void NerfModel::LoadState(torch::serialize::InputArchive& archive) {
            "\" field but the run config builds \"", field_->Kind(), "\"");
   torch::serialize::InputArchive field_archive;
   archive.read("field", field_archive);
-  field_->load(field_archive);
+  LoadModuleState(*field_, field_archive, "the " + field_->Kind() + " field");
   torch::Tensor density, occupied;
   archive.read("grid_density", density, /*is_buffer=*/true);
   archive.read("grid_occupied", occupied, /*is_buffer=*/true);
