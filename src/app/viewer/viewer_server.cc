@@ -1,6 +1,7 @@
 #include "app/viewer/viewer_server.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -247,6 +248,13 @@ struct ViewerServer::Impl {
 
 namespace {
 
+// An exception's message for a JSON reply: a LibTorch error's what() carries a C++ backtrace, which is for a
+// developer's terminal, not for the browser.
+std::string ReplyText(const std::exception& e) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e)) return torch_error->what_without_backtrace();
+  return e.what();
+}
+
 // Adapts an ApiReply-returning function to an httplib handler, mapping exceptions to JSON errors.
 httplib::Server::Handler Route(std::function<ApiReply(const httplib::Request&)> handler) {
   return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
@@ -258,7 +266,7 @@ httplib::Server::Handler Route(std::function<ApiReply(const httplib::Request&)> 
     } catch (const Error& e) {
       reply = ErrorReply(400, e.what());
     } catch (const std::exception& e) {
-      reply = ErrorReply(500, e.what());
+      reply = ErrorReply(500, ReplyText(e));
     }
     res.status = reply.status;
     for (const auto& [name, value] : reply.headers) res.set_header(name, value);
@@ -371,7 +379,7 @@ void ViewerServer::Start() {
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      message = e.what();
+      message = ReplyText(e);
     } catch (...) {
     }
     res.status = 500;
