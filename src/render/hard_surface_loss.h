@@ -12,4 +12,12 @@ namespace nerfedit {
 // 0 for an empty input.
 at::Tensor HardSurfaceLoss(const at::Tensor& weights, bool zero_minimum = true);
 
+// The single-view category methods' shape terms (LOLNeRF; CLIP-NeRF's GLO generator), added to *loss in this order:
+// mask_weight * MSE(fg_opacity, mask) when mask_weight > 0 (mask: the rays' target opacities, needed only then), and
+// hard_weight * HardSurfaceLoss(weights) when hard_weight > 0. Each term's unweighted value, 0 when it is off, goes
+// to *mask_value / *hard_value (the progress line).
+void AddMaskAndHardSurfaceLoss(at::Tensor* loss, const at::Tensor& fg_opacity, const at::Tensor& mask,
+                               double mask_weight, const at::Tensor& weights, double hard_weight, double* mask_value,
+                               double* hard_value);
+
 }  // namespace nerfedit

@@ -91,16 +91,9 @@ StepResult ClipnerfMethod::Step(const StepContext& context) {
   const at::Tensor photometric = torch::mse_loss(out.rgb, batch.target);
   at::Tensor loss = photometric + model_->codes()->NormPenalty(latents);
   double mask_value = 0, hard_value = 0;
-  if (config_.mask_weight > 0) {
-    const at::Tensor mask = torch::mse_loss(out.fg_opacity, masks_.index_select(0, batch.index));
-    loss = loss + config_.mask_weight * mask;
-    mask_value = mask.item<double>();
-  }
-  if (config_.hard_surface_weight > 0) {
-    const at::Tensor hard = HardSurfaceLoss(out.weights);
-    loss = loss + config_.hard_surface_weight * hard;
-    hard_value = hard.item<double>();
-  }
+  AddMaskAndHardSurfaceLoss(&loss, out.fg_opacity,
+                            config_.mask_weight > 0 ? masks_.index_select(0, batch.index) : at::Tensor(),
+                            config_.mask_weight, out.weights, config_.hard_surface_weight, &mask_value, &hard_value);
   field_optimizer_->zero_grad();
   code_optimizer_->zero_grad();
   loss.backward();
