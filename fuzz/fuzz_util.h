@@ -15,13 +15,20 @@
 namespace nerfedit::fuzz {
 
 // A folder private to this fuzzing process (libFuzzer may run several workers).
+// Removed when the process exits normally (a crashing input's artifact is kept by libFuzzer, not here).
 inline const std::string& ScratchDir() {
-  static const std::string dir = [] {
-    const std::string d = std::filesystem::temp_directory_path() / ("nerfedit_fuzz_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  return dir;
+  struct Scratch {
+    std::string path;
+    Scratch() : path(std::filesystem::temp_directory_path() / ("nerfedit_fuzz_" + std::to_string(::getpid()))) {
+      std::filesystem::create_directories(path);
+    }
+    ~Scratch() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static const Scratch dir;
+  return dir.path;
 }
 
 inline std::string WriteInput(const std::string& name, const uint8_t* data, size_t size) {

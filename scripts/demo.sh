@@ -23,9 +23,9 @@ if grep -q "\"vocabulary_version\": $VOCABULARY\b" "$CLIP/small_clip_training.js
 else
   "$BIN" clip train --out "$CLIP" --minutes "${DEMO_CLIP_MINUTES:-9}"
 fi
-echo "== 3/7 dff: train the field and its feature head (${STEPS} steps), select each object by text, edit, measure =="
+echo "== 3/7 dff: train the field and its feature head (${STEPS} steps), select each object by text, edit (also by a prompt), measure =="
 "$BUILD/dff_bench" --scene "$DEMO/scene" --teacher "$CLIP" --out "$DEMO/dff" --config "$ROOT/configs/demo_dff.json" \
-  --steps "$STEPS" --overhead 0 --html "$DEMO/dff/edits.html" 2>&1 | grep -v '^train \[\|^teacher \['
+  --steps "$STEPS" --overhead 0 --text-edits 1 --text-edit-steps 60 --html "$DEMO/dff/edits.html" 2>&1 | grep -v '^train \[\|^teacher \['
 echo "== 4/7 render an orbit with depth =="
 "$BIN" render "$DEMO/dff/dff" --out "$DEMO/orbit" --orbit 36 --depth
 HEADS="${DEMO_HEADS:-400}"

@@ -428,8 +428,15 @@ TEST(Cli, ClipnerfAndStylizeRefuseBadInput) {
   ExpectError({"clipnerf", "train", "--data", tiny.scene, "--out", tiny.dir / "clipnerf_run", "--quiet"},
               "latent_index");
   EXPECT_FALSE(fs::exists(tiny.dir / "clipnerf_run")) << "a failed train leaves no run folder";
-  ExpectError({"clipnerf", "train", "--data", tiny.scene, "--out", tiny.dir / "gan", "--objective", "gan"}, "gan");
+  // The GAN objective needs a category too (its real images are the instances' views).
+  ExpectError({"clipnerf", "train", "--data", tiny.scene, "--out", tiny.dir / "gan", "--objective", "gan"},
+              "latent_index");
+  EXPECT_FALSE(fs::exists(tiny.dir / "gan"));
   ExpectError({"clipnerf", "disentangle", tiny.run}, "nerf");  // a run of another method
+  ExpectError({"clipnerf", "invert", tiny.run, "--unseen", "1", "--out", tiny.dir / "inv"}, "nerf");
+  ExpectError({"clipnerf", "mappers", tiny.run}, "nerf");
+  ExpectError({"clipnerf", "edit", tiny.run, "--instance", "0", "--text", "a red chair", "--out", tiny.dir / "e"},
+              "nerf");
   ExpectError({"clipnerf", "disentangle", tiny.dir / "missing"}, "missing");
   if (!Contains(RunOk({"--help"}).out, "stylize")) return;
   const std::string text = tiny.dir / "not_an_image.png", content = tiny.scene + "/images/r_000.png";
@@ -507,6 +514,20 @@ TEST(CliDff, SelectEditRenderEvalThroughTheBinary) {
   EXPECT_GT(mean_on_sphere(greened, 1), mean_on_sphere(before, 1) + 0.2) << "greener";
   EXPECT_LT(mean_on_sphere(greened, 0), mean_on_sphere(before, 0) - 0.2) << "less red";
 
+  // edit --op text=PROMPT: the sphere recoloured towards "blue sphere" under the run's own teacher (a few steps).
+  const std::string blue = dir + "/blue";
+  const Result text = RunOk({"edit", run, "--select", "red sphere", "--negatives", SceneNegatives(), "--op",
+                             "text=blue sphere", "--text-steps", "30", "--out", blue});
+  EXPECT_TRUE(Contains(text.out, "D_CLIP")) << text.out;
+  const Json fitted = ReadJsonFile(blue + "/edits.json");
+  EXPECT_EQ(fitted["edits"][0]["mode"], "affine");
+  EXPECT_EQ(fitted["edits"][0]["prompt"], "blue sphere");
+  RunOk({"render", blue, "--views", v, "--out", dir + "/blue_frames"});
+  const at::Tensor blued = Rgb(dir + "/blue_frames/view_" + v + ".png");
+  const auto blueness = [&](const at::Tensor& image) { return mean_on_sphere(image, 2) - mean_on_sphere(image, 0); };
+  EXPECT_GT(blueness(blued), blueness(before) + 0.2)
+      << "bluer relative to red";
+
   // Edits stack: delete the (now green) sphere from the recoloured run; the new run holds both edits, and render
   // and eval read it.
   const std::string deleted = dir + "/deleted";
@@ -552,6 +573,8 @@ TEST(CliDff, SelectEditRenderEvalThroughTheBinary) {
   ExpectError(edit_args("delete=1"), "--op delete takes no value");
   ExpectError(edit_args("compose="), "compose=OTHER_RUN needs the run");
   ExpectError(edit_args("explode"), "unknown --op \"explode\"");
+  ExpectError(edit_args("text= "), "--op text=PROMPT needs a prompt");
+  ExpectError(edit_args("text=a golden sphere"), "was never trained on \"golden\"");
   ExpectError({"edit", run, "--select", "red sphere", "--op", "delete", "--out", deleted},
               "already exists and is not empty");
   ExpectError({"edit", run, "--select", "red sphere", "--out", out}, "--op is required");

@@ -26,8 +26,8 @@ int ClipnerfTrainCommand(int argc, char** argv) {
   MethodFlags flags{
       [v](CLI::App& app) {
         app.add_option("--objective", v->objective,
-                       "glo (per-instance shape/appearance codes, known poses) | gan (the paper's; not implemented "
-                       "yet)")
+                       "glo (per-instance shape/appearance codes, known poses) | gan (the paper's: random codes, "
+                       "prior cameras, PatchGAN + R1)")
             ->check(CLI::IsMember({"glo", "gan"}));
         app.add_option("--field", v->field,
                        "disentangled (the paper's: shape deforms the encoding, appearance after the density) | "
@@ -94,12 +94,21 @@ int ClipnerfDisentangleCommand(int argc, char** argv) {
 
 }  // namespace
 
+int ClipnerfInvertCommand(int argc, char** argv);  // app/clipnerf_invert_command.cc
+int RunClipnerfEditCommands(int argc, char** argv);  // app/clipnerf_edit_command.cc: clip, mappers, edit (-1: none)
+
 int RunClipnerf(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "invert") == 0) return ClipnerfInvertCommand(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "train") == 0) return ClipnerfTrainCommand(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "disentangle") == 0) return ClipnerfDisentangleCommand(argc - 1, argv + 1);
+  if (int code = RunClipnerfEditCommands(argc, argv); code >= 0) return code;
   std::printf("usage: nerfedit clipnerf train --data DIR --out RUN [--objective glo] [--field trivial] [options]   "
               "(--help for options)\n"
               "       nerfedit clipnerf disentangle RUN [--pairs 20] [--out report.json]\n"
+              "       nerfedit clipnerf mappers RUN [--clip DIR] [--prompts FILE] [--steps N]\n"
+              "       nerfedit clipnerf edit RUN --instance K|--codes FILE (--text \"...\" | --image ex.png) --out DIR\n"
+              "       nerfedit clipnerf clip [--out DIR] [--eval CLIP_DIR]   (the chair CLIP the mappers use)\n"
+              "       nerfedit clipnerf invert RUN (--image photo.png | --unseen N) --out DIR [--clip DIR]\n"
               "then:  nerfedit render RUN --views 0 --orbit 36 --out frames/\n");
   return argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) ? 0 : 1;
 }

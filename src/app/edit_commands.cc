@@ -13,6 +13,8 @@
 #include "edit/edit_list.h"
 #include "methods/dff/dff_query.h"
 #include "methods/dff/dff_method.h"
+#include "methods/dff/text_recolor.h"
+#include "models2d/small_clip_data.h"
 #include "methods/method_registry.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -143,11 +145,41 @@ EditOp ParseEditOp(const std::string& op) {
     NE_CHECK(e.values[0] > 0, "--op scale needs a positive factor, got \"", op, "\"");
   } else if (e.name == "compose") {
     NE_CHECK(!e.arg.empty(), "--op compose=OTHER_RUN needs the run to take the region from");
+  } else if (e.name == "text") {
+    NE_CHECK(e.arg.find_first_not_of(" \t") != std::string::npos,
+             "--op text=PROMPT needs a prompt, e.g. --op text=\"blue sphere\"");
   } else {
     NE_FAIL("unknown --op \"", op, "\" (delete, extract, recolor=#rrggbb, hue=DEG, translate=x,y,z, "
-            "rotate=ax,ay,az,DEG, scale=S, compose=RUN)");
+            "rotate=ax,ay,az,DEG, scale=S, compose=RUN, text=PROMPT)");
   }
   return e;
+}
+
+// The text edit's affine recolour, fitted with the run's teacher (or `clip_dir`); a small CLIP refuses words it
+// was never trained on instead of fitting to noise.
+RecolorOptions FitTextEdit(NerfModel& model, const Selection& selection, const std::string& run,
+                           std::string clip_dir, const std::string& prompt, int64_t steps) {
+  const Teacher teacher = LoadRunTeacher(run);
+  if (clip_dir.empty()) clip_dir = teacher.options().dir;
+  const std::vector<std::string> unknown = UnknownPromptWords(clip_dir, prompt);
+  if (!unknown.empty()) {
+    std::string words, colours, shapes;
+    for (const auto& w : unknown) words += (words.empty() ? "\"" : ", \"") + w + "\"";
+    for (const auto& c : CaptionColours()) colours += (colours.empty() ? "" : ", ") + c.name;
+    for (const auto& c : CaptionShapes()) shapes += (shapes.empty() ? "" : ", ") + c.singular;
+    NE_FAIL("--op text: the small CLIP at ", clip_dir, " was never trained on ", words, "; it knows the colours ",
+            colours, " and the shapes ", shapes, " (or pass --clip with a Hugging Face CLIP folder)");
+  }
+  // The contrast's negatives in the fitting CLIP's words: the run's teacher's canonical phrases when it fits with it.
+  std::vector<std::string> negatives;
+  if (clip_dir == teacher.options().dir) negatives = DefaultNegatives(teacher, prompt);
+  const TextRecolorResult fit = FitTextRecolor(model, selection, LoadClipBundle(clip_dir), prompt,
+                                               TextRecolorOptions().steps(steps).negatives(negatives));
+  std::printf("text \"%s\": D_CLIP %.3f -> %.3f, p(prompt) %.2f -> %.2f over training views", prompt.c_str(),
+              fit.clip_loss_start, fit.clip_loss_end, fit.prompt_probability_start, fit.prompt_probability_end);
+  for (int64_t v : fit.views) std::printf(" %lld", static_cast<long long>(v));
+  std::printf("\n");
+  return fit.recolor;
 }
 
 }  // namespace
@@ -197,10 +229,14 @@ int RunEdit(int argc, char** argv) {
   query.Add(app, "--select");
   app.add_option("--op", op,
                  "delete | extract | recolor=#rrggbb | hue=DEGREES | translate=x,y,z | rotate=ax,ay,az,DEGREES | "
-                 "scale=S | compose=OTHER_RUN (inserts OTHER_RUN's selection, optionally with translate via --at)")
+                 "scale=S | compose=OTHER_RUN (inserts OTHER_RUN's selection, optionally with translate via --at) | "
+                 "text=PROMPT (recolours the selection so that CLIP reads it as PROMPT, e.g. text=\"blue sphere\")")
       ->required();
-  std::string at_text;
+  std::string at_text, clip_dir;
+  int64_t text_steps = TextRecolorOptions().steps();
   app.add_option("--at", at_text, "compose: translation x,y,z of the inserted region");
+  app.add_option("--clip", clip_dir, "text: the CLIP folder to fit with (default: the run's teacher)");
+  app.add_option("--text-steps", text_steps, "text: optimisation steps")->check(CLI::Range(1, 100000));
   app.add_option("--out", out, "the edited run folder to create")->required();
   app.add_option("--device", device, "cpu | cuda | auto");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
@@ -232,6 +268,9 @@ int RunEdit(int argc, char** argv) {
       edit["op"] = "recolor";
       edit["mode"] = "hue";
       edit["degrees"] = v[0];
+    } else if (name == "text") {
+      edit["op"] = "recolor";
+      FitTextEdit(*model, selection, run, clip_dir, parsed.arg, text_steps).AddToJson(&edit);
     } else if (name == "translate") {
       edit["op"] = "transform";
       edit["matrix"] = Translation(v);

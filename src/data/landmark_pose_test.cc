@@ -136,7 +136,9 @@ TEST(LandmarkPose, OnePixelNoiseOnHeadsDataset) {
     // proportions (~3 deg without noise): see DISABLED_ErrorBudget.
     EXPECT_LT(err.mean().item<float>(), noise == 0 ? 3.6 : 4.4);
     EXPECT_LT(err.mean().item<float>(), 0.7 * err_free.mean().item<float>());
-    if (noise > 0) EXPECT_LT(err.mean().item<float>(), 0.8 * err_centring.mean().item<float>());
+    if (noise > 0) {
+      EXPECT_LT(err.mean().item<float>(), 0.8 * err_centring.mean().item<float>());
+    }
     // The estimated up is the category's +z (the frame the mean head is given in).
     EXPECT_GT(joint.up[2].item<float>(), std::cos(3 * M_PI / 180));
   }

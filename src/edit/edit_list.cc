@@ -42,6 +42,9 @@ ParsedEdit ParseEdit(const nlohmann::json& edit, const std::string& context) {
       NE_CHECK(!edit.contains("target") && !edit.contains("source"), context,
                ": keys \"target\"/\"source\" are only valid with mode \"color\"");
       r.Required("degrees", &p.recolor.degrees());
+    } else if (mode == "affine") {
+      r.Required("matrix", &p.recolor.matrix()).Required("bias", &p.recolor.bias());
+      r.Optional("prompt", &p.recolor.prompt());
     }
     p.recolor.Check(context);
   }

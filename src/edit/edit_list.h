@@ -4,6 +4,7 @@
 //     {"op": "extract",   "selection": {...}},
 //     {"op": "recolor",   "selection": {...}, "mode": "color", "target": [r,g,b], "source": [r,g,b]},
 //     {"op": "recolor",   "selection": {...}, "mode": "hue", "degrees": d},
+//     {"op": "recolor",   "selection": {...}, "mode": "affine", "matrix": [9], "bias": [3], "prompt": "..."},
 //     {"op": "transform", "selection": {...}, "matrix": [16 floats, row-major]},
 //     {"op": "compose",   "selection": {...}, "matrix": [...], "source_run": "path"}]}
 // "selection" is Selection::ToJson(); every wrapper's Config() is such an entry.

@@ -126,6 +126,15 @@ TEST(EditList, BadListsNameTheEditAndTheKey) {
   paint["degrees"] = 30;
   EXPECT_THAT(LoadError({{"version", 1}, {"edits", nlohmann::json::array({paint})}}), HasSubstr("\"degrees\" is only valid with mode \"hue\""));
 
+  nlohmann::json affine = RecolorField(Spheres(), SelectSphere1(), RecolorOptions().mode("affine")).Config();
+  EXPECT_NO_THROW(EditList::FromJson({{"version", 1}, {"edits", nlohmann::json::array({affine})}}, "edits.json"));
+  affine["bias"] = {0, 1e9, 0};
+  EXPECT_THAT(LoadError({{"version", 1}, {"edits", nlohmann::json::array({affine})}}),
+              HasSubstr("edit 0 (\"recolor\"): key \"bias\" value 1e+09 is not finite or outside [-100, 100]"));
+  affine.erase("bias");
+  EXPECT_THAT(LoadError({{"version", 1}, {"edits", nlohmann::json::array({affine})}}),
+              HasSubstr("missing required key \"bias\""));
+
   nlohmann::json del = Delete();
   del["matrix"] = std::vector<double>(16, 0.0);
   EXPECT_THAT(LoadError({{"version", 1}, {"edits", nlohmann::json::array({del})}}), HasSubstr("edit 0 (\"delete\"): unknown key(s) \"matrix\""));

@@ -128,8 +128,19 @@ void RecolorOptions::Check(const std::string& context) const {
     NE_CHECK(lum > 1e-4, context, ": key \"source\" is black (luminance ", lum, "); the luminance ratio is undefined");
   } else if (mode_ == "hue") {
     NE_CHECK(std::isfinite(degrees_), context, ": key \"degrees\" is not finite");
+  } else if (mode_ == "affine") {
+    // The bound only refuses absurd maps (a fitted one stays within a few units: colours live in [0, 1]).
+    auto check_values = [&](const std::vector<float>& values, size_t count, const char* key) {
+      NE_CHECK(values.size() == count, context, ": key \"", key, "\" has ", values.size(), " values, expected ", count);
+      for (float v : values) {
+        NE_CHECK(std::isfinite(v) && std::abs(v) <= 100, context, ": key \"", key, "\" value ", v,
+                 " is not finite or outside [-100, 100]");
+      }
+    };
+    check_values(matrix_, 9, "matrix");
+    check_values(bias_, 3, "bias");
   } else {
-    NE_FAIL(context, ": key \"mode\" is \"", mode_, "\", expected \"color\" or \"hue\"");
+    NE_FAIL(context, ": key \"mode\" is \"", mode_, "\", expected \"color\", \"hue\" or \"affine\"");
   }
 }
 
@@ -138,9 +149,17 @@ void RecolorOptions::AddToJson(nlohmann::json* edit) const {
   if (mode_ == "color") {
     (*edit)["target"] = target_;
     (*edit)["source"] = source_;
+  } else if (mode_ == "affine") {
+    (*edit)["matrix"] = matrix_;
+    (*edit)["bias"] = bias_;
+    if (!prompt_.empty()) (*edit)["prompt"] = prompt_;
   } else {
     (*edit)["degrees"] = degrees_;
   }
+}
+
+at::Tensor AffineRecolor(const at::Tensor& rgb, const at::Tensor& matrix, const at::Tensor& bias) {
+  return (rgb.matmul(matrix.t()) + bias).clamp(0, 1);
 }
 
 std::array<float, 3> ParseHexColor(const std::string& text, const std::string& what) {
@@ -234,6 +253,9 @@ FieldOutputs RecolorField::Query(const at::Tensor& positions, const at::Tensor& 
     const double source_lum = 0.2126 * src[0] + 0.7152 * src[1] + 0.0722 * src[2];
     at::Tensor target = torch::tensor(options_.target()).to(out.rgb.options());
     recolored = (target * (Luminance(out.rgb) / source_lum).unsqueeze(1)).clamp(0, 1);
+  } else if (options_.mode() == "affine") {
+    recolored = AffineRecolor(out.rgb, torch::tensor(options_.matrix()).view({3, 3}).to(out.rgb.options()),
+                              torch::tensor(options_.bias()).to(out.rgb.options()));
   } else {
     at::Tensor hsv = RgbToHsv(out.rgb);
     at::Tensor h = torch::remainder(hsv.select(1, 0) + options_.degrees() / 360.0, 1.0);

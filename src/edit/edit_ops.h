@@ -40,16 +40,25 @@ class Transform {
 struct RecolorOptions {
   // "color": rgb' = target * lum(rgb) / lum(source), clamped to [0,1] (keeps the shading; lum = Rec. 709).
   // "hue": rotates the hue by `degrees` keeping HSV saturation and value.
+  // "affine": rgb' = clamp(matrix rgb + bias, 0, 1) (a 3x3 colour map fitted to a text prompt: dff/text_recolor.h).
   TORCH_ARG(std::string, mode) = "color";
   TORCH_ARG(std::vector<float>, target) = {1, 0, 0};
   TORCH_ARG(std::vector<float>, source) = {0.5f, 0.5f, 0.5f};  // the selection's mean colour (the caller estimates it)
   TORCH_ARG(double, degrees) = 0;
+  TORCH_ARG(std::vector<float>, matrix) = {1, 0, 0, 0, 1, 0, 0, 0, 1};  // "affine": 3x3 row-major
+  TORCH_ARG(std::vector<float>, bias) = {0, 0, 0};                      // "affine"
+  TORCH_ARG(std::string, prompt) = "";  // "affine": the text it was fitted to (kept in the edit list; not used)
 
  public:
   void Check(const std::string& context) const;
-  // Edit-list keys: {"mode": "color", "target": [r,g,b], "source": [r,g,b]} or {"mode": "hue", "degrees": d}.
+  // Edit-list keys: {"mode": "color", "target": [r,g,b], "source": [r,g,b]}, {"mode": "hue", "degrees": d} or
+  // {"mode": "affine", "matrix": [9], "bias": [3], "prompt": "..." (optional)}.
   void AddToJson(nlohmann::json* edit) const;
 };
+
+// The "affine" recolour: clamp(rgb matrix^T + bias, 0, 1) for rgb [N,3], matrix [3,3], bias [3]; differentiable in
+// matrix and bias (dff/text_recolor fits them through this very function).
+at::Tensor AffineRecolor(const at::Tensor& rgb, const at::Tensor& matrix, const at::Tensor& bias);
 
 // "#rrggbb" -> {r,g,b} in [0,1] (a recolour's target as users type it); throws naming `what` and the text otherwise.
 std::array<float, 3> ParseHexColor(const std::string& text, const std::string& what);

@@ -68,6 +68,30 @@ TEST(EditOps, RecolorByHueRotatesHueOnly) {
   EXPECT_EQ(field.Config()["degrees"], 120.0);
 }
 
+TEST(EditOps, AffineRecolorAppliesTheMapInsideTheSelectionOnly) {
+  // Swaps red and blue and lifts green: a map no other mode can express.
+  const std::vector<float> matrix = {0, 0, 1, 0, 1, 0, 1, 0, 0}, bias = {0, 0.2f, 0};
+  RecolorField field(Spheres(), SelectSphere1(), RecolorOptions().mode("affine").matrix(matrix).bias(bias).prompt("p"));
+  at::Tensor x = Points({{-0.5f, 0, 0}, {0.5f, 0, 0}});
+  at::Tensor rgb = field.Query(x, UpDirections(2)).rgb;
+  at::Tensor before = TwoSpheresField().Query(x, UpDirections(2)).rgb;
+  const at::Tensor expected = torch::stack({before[0][2], before[0][1] + 0.2f, before[0][0]}).clamp(0, 1);
+  EXPECT_TRUE(torch::allclose(rgb[0], expected, 1e-5, 1e-6)) << rgb << before;
+  EXPECT_TRUE(torch::equal(rgb[1], before[1]));  // sphere 2 untouched
+  const nlohmann::json config = field.Config();
+  EXPECT_EQ(config["mode"], "affine");
+  EXPECT_EQ(config["prompt"], "p");
+  EXPECT_EQ(config["matrix"].size(), 9u);
+  // Out of range on both sides: clamped to [0, 1].
+  at::Tensor clamped =
+      AffineRecolor(torch::tensor({{0.5f, 0.5f, 0.5f}}), 4 * torch::eye(3), torch::tensor({0.f, -3.f, 0.f}));
+  EXPECT_TRUE(torch::allclose(clamped, torch::tensor({{1.0f, 0.0f, 1.0f}})));
+  EXPECT_THAT(ErrorOf([] { RecolorOptions().mode("affine").matrix({1, 0, 0}).Check("r"); }),
+              HasSubstr("r: key \"matrix\" has 3 values, expected 9"));
+  EXPECT_THAT(ErrorOf([] { RecolorOptions().mode("affine").bias({0, NAN, 0}).Check("r"); }),
+              HasSubstr("key \"bias\" value nan is not finite"));
+}
+
 TEST(EditOps, HsvRoundTripsAndMatchesKnownValues) {
   at::Tensor rgb = torch::rand({256, 3});
   EXPECT_TRUE(torch::allclose(HsvToRgb(RgbToHsv(rgb)), rgb, 1e-5, 1e-6));

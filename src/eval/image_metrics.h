@@ -18,4 +18,15 @@ double MaskIou(const at::Tensor& a, const at::Tensor& b);
 // Mean absolute error over the pixels where mask [H,W] is true.
 double MaskedMae(const at::Tensor& value, const at::Tensor& reference, const at::Tensor& mask);
 
+// Mean colour of the pixels where mask > 0.5 ([H,W,3] rgb, [H,W] mask) as HSV: hue in degrees [0, 360), saturation
+// (max - min) / max, value max; hue -1 when no pixel is in the mask. The judge of colour edits: pixel statistics,
+// independent of any CLIP.
+struct ForegroundHue {
+  double hue_deg = -1;
+  double saturation = 0;
+  double value = 0;
+};
+ForegroundHue MeanForegroundHue(const at::Tensor& rgb, const at::Tensor& mask);
+double HueDistanceDeg(double a, double b);  // circular, in [0, 180]
+
 }  // namespace nerfedit

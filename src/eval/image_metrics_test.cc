@@ -35,4 +35,23 @@ TEST(ImageMetrics, MaskedMae) {
   EXPECT_DOUBLE_EQ(MaskedMae(v, r, m), 2.5);
 }
 
+TEST(ImageMetrics, ForegroundHueIsHsvHueOfTheMeanColour) {
+  const at::Tensor mask = torch::zeros({4, 4});
+  mask.slice(0, 0, 2).fill_(1);
+  auto image = [&](std::vector<float> fg) {
+    at::Tensor im = torch::zeros({4, 4, 3});
+    im.slice(0, 0, 2).copy_(torch::tensor(fg).view({1, 1, 3}).expand({2, 4, 3}));
+    im.slice(0, 2).fill_(0.7f);  // background: not counted
+    return im;
+  };
+  EXPECT_NEAR(MeanForegroundHue(image({1, 0, 0}), mask).hue_deg, 0, 1e-6);
+  EXPECT_NEAR(MeanForegroundHue(image({0, 1, 0}), mask).hue_deg, 120, 1e-6);
+  EXPECT_NEAR(MeanForegroundHue(image({0, 0, 1}), mask).hue_deg, 240, 1e-6);
+  EXPECT_NEAR(MeanForegroundHue(image({1, 0, 0.5f}), mask).hue_deg, 330, 1e-4);
+  EXPECT_NEAR(MeanForegroundHue(image({0.8f, 0.4f, 0.4f}), mask).saturation, 0.5, 1e-6);
+  EXPECT_EQ(MeanForegroundHue(image({1, 0, 0}), torch::zeros({4, 4})).hue_deg, -1);
+  EXPECT_NEAR(HueDistanceDeg(350, 10), 20, 1e-9);
+  EXPECT_NEAR(HueDistanceDeg(10, 190), 180, 1e-9);
+}
+
 }  // namespace nerfedit

@@ -545,14 +545,7 @@ bool IsCurrentAdain(const std::string& dir, const AdainOptions& options) {
   }
 }
 
-std::string DefaultAdainDir() {
-  if (const char* env = std::getenv("NERFEDIT_ADAIN"); env != nullptr && *env) return env;
-  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache != nullptr && *cache) {
-    return std::string(cache) + "/nerfedit/adain";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.cache/nerfedit/adain";
-}
+std::string DefaultAdainDir() { return CacheDir("adain", "NERFEDIT_ADAIN"); }
 
 AdainNet EnsureAdain(const AdainOptions& options, const std::string& dir, bool* trained_now) {
   if (IsCurrentAdain(dir, options)) {

@@ -254,6 +254,8 @@ void ReplaceDirectory(const std::string& staging, const std::string& dir) {
 
 }  // namespace
 
+std::string DefaultSmallClipDir() { return CacheDir("small_clip", "NERFEDIT_SMALL_CLIP"); }
+
 bool IsCurrentSmallClip(const std::string& dir) {
   const fs::path file = fs::path(dir) / "small_clip_training.json";
   if (!fs::exists(file)) return false;

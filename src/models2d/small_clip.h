@@ -84,6 +84,8 @@ struct SmallClipResult {
 constexpr int kSmallClipVocabularyVersion = 2;
 // Whether dir holds a small CLIP of the current vocabulary (false when it is absent, foreign or older).
 bool IsCurrentSmallClip(const std::string& dir);
+// Where the small CLIP is cached: $NERFEDIT_SMALL_CLIP, else the cache's small_clip (util/runtime.h CacheDir).
+std::string DefaultSmallClipDir();
 
 SmallClipResult TrainSmallClip(const SmallClipOptions& options, const std::string& out_dir,
                                ClipBundle* trained = nullptr);

@@ -52,13 +52,32 @@ double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-double PeakMemoryMb() {
+namespace {
+
+// A "Key:   123 kB" line of /proc/self/status in MB; 0 when absent (not Linux).
+double ProcStatusMb(const std::string& key) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+    if (line.rfind(key, 0) == 0) return std::atof(line.c_str() + key.size()) / 1024.0;
   }
   return 0.0;
 }
+
+}  // namespace
+
+double PeakMemoryMb() { return ProcStatusMb("VmHWM:"); }
+
+std::string CacheDir(const std::string& name, const char* override_env) {
+  if (override_env != nullptr) {
+    if (const char* env = std::getenv(override_env); env != nullptr && *env) return env;
+  }
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache != nullptr && *cache) {
+    return std::string(cache) + "/nerfedit/" + name;
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.cache/nerfedit/" + name;
+}
+double ResidentMemoryMb() { return ProcStatusMb("VmRSS:"); }
 
 }  // namespace nerfedit

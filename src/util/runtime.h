@@ -19,7 +19,12 @@ c10::Device ParseDevice(const std::string& name);
 // Seconds since an arbitrary epoch (steady clock).
 double NowSeconds();
 
-// Peak resident memory of this process in MB (VmHWM).
+// Peak resident memory of this process in MB (VmHWM), and the resident memory now (VmRSS).
 double PeakMemoryMb();
+double ResidentMemoryMb();
+
+// Where nerfedit caches what it trains once per machine (the small CLIPs, the AdaIN network): $override_env when it
+// is set and non-empty, else $XDG_CACHE_HOME/nerfedit/NAME, else ~/.cache/nerfedit/NAME.
+std::string CacheDir(const std::string& name, const char* override_env = nullptr);
 
 }  // namespace nerfedit

@@ -99,7 +99,7 @@ EditRequest ParseEditRequest(const Json& body) {
   std::vector<double> offset;
   BadRequestOnError([&] {
     JsonReader r(body, "edit request");
-    r.Required("op", &out.op).Optional("color", &color).Optional("offset", &offset);
+    r.Required("op", &out.op).Optional("color", &color).Optional("offset", &offset).Optional("prompt", &out.prompt);
     r.Finish();
     return 0;
   });
@@ -113,9 +113,17 @@ EditRequest ParseEditRequest(const Json& body) {
       if (!std::isfinite(offset[i])) throw ApiError(400, "\"offset\" has a non-finite value");
       out.offset[i] = static_cast<float>(offset[i]);
     }
+  } else if (op == "text") {
+    if (out.prompt.find_first_not_of(" \t") == std::string::npos) {
+      throw ApiError(400, "op \"text\" needs \"prompt\", e.g. \"blue sphere\"");
+    }
+    if (out.prompt.size() > kMaxPromptChars) {
+      throw ApiError(400, "\"prompt\" is longer than " + std::to_string(kMaxPromptChars) + " characters");
+    }
   } else if (op != "delete" && op != "extract") {
-    throw ApiError(400, "unknown op \"" + op + "\": expected delete, extract, recolor or translate");
+    throw ApiError(400, "unknown op \"" + op + "\": expected delete, extract, recolor, translate or text");
   }
+  if (op != "text" && !out.prompt.empty()) throw ApiError(400, "\"prompt\" belongs to op \"text\" only");
   if (op != "recolor" && !color.empty()) throw ApiError(400, "\"color\" belongs to op \"recolor\" only");
   if (op != "translate" && !offset.empty()) throw ApiError(400, "\"offset\" belongs to op \"translate\" only");
   return out;

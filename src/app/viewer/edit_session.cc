@@ -11,6 +11,7 @@
 #include "app/viewer/viewer_server.h"
 #include "methods/dff/dff_query.h"
 #include "methods/dff/dff_method.h"
+#include "methods/dff/text_recolor.h"
 #include "util/error.h"
 #include "util/json_reader.h"
 #include "util/runtime.h"
@@ -22,6 +23,7 @@ namespace {
 
 constexpr const char* kNoSelection = "select something first (POST /api/select with \"text\" or \"click\")";
 constexpr int64_t kRecolorViews = 4;        // training views MeasureSelection averages the source colour over
+constexpr int64_t kTextSteps = 80;          // text edits: fewer steps than the CLI's 150 (the request waits on them)
 
 std::string Fixed(double value, int digits) {
   char buffer[64];
@@ -66,6 +68,7 @@ struct EditSession::Impl {
   std::optional<Selection> selection;
   EditList edits;
   std::unique_ptr<Teacher> teacher;  // loaded on the first text query (a CLIP model: seconds)
+  std::optional<ClipBundle> clip;    // the teacher's CLIP with gradients, loaded on the first text edit
 
   template <typename T>
   T OnRenderThread(const std::string& client, int64_t sequence, std::function<T()> work) {
@@ -76,6 +79,28 @@ struct EditSession::Impl {
   const Teacher& GetTeacher() {
     if (!teacher) teacher = std::make_unique<Teacher>(LoadRunTeacher(run_dir));
     return *teacher;
+  }
+
+  // The text op's edit: an affine recolour of the selection fitted to `prompt` with the teacher's CLIP (loaded once).
+  Json FitTextEdit(const std::string& prompt) {
+    const std::string& dir = GetTeacher().options().dir;
+    const std::vector<std::string> unknown = UnknownPromptWords(dir, prompt);
+    if (!unknown.empty()) {
+      throw ApiError(400, "the run's small CLIP was never trained on \"" + unknown.front() +
+                              "\": name a colour and a shape it knows, e.g. \"blue sphere\"");
+    }
+    if (!clip) clip = LoadClipBundle(dir);
+    TextRecolorResult fit;
+    try {
+      fit = FitTextRecolor(
+          *model, *selection, *clip, prompt,
+          TextRecolorOptions().steps(kTextSteps).negatives(DefaultNegatives(GetTeacher(), prompt)).progress(false));
+    } catch (const Error& e) {  // e.g. the selection covers no pixel of the training views
+      throw ApiError(409, e.what());
+    }
+    Json edit = {{"op", "recolor"}, {"selection", selection->ToJson()}};
+    fit.recolor.AddToJson(&edit);
+    return edit;
   }
 
   // Publishes the trained field wrapped by the current edit list (the renderer reads model->field()).
@@ -169,6 +194,8 @@ struct EditSession::Impl {
         }
       } else if (op == "translate") {
         edit = {{"op", "transform"}, {"selection", selection->ToJson()}, {"matrix", TranslationMatrix(shift)}};
+      } else if (op == "text") {
+        edit = FitTextEdit(request.prompt);
       } else {
         edit = {{"op", op}, {"selection", selection->ToJson()}};
       }

@@ -9,8 +9,10 @@
 //                            with "format": "png"|"jpeg" -> the view with the mask overlaid (X-Coverage header).
 //   POST /api/select_render  the body of /api/render (mode rgb) -> that view with the current selection overlaid,
 //                            same headers as /api/render plus X-Coverage. One render gives picture and mask.
-//   POST /api/edit           {"op": "delete"|"extract"|"recolor"|"translate", "color": "#rrggbb" (recolor),
-//                            "offset": [x,y,z] (translate)} -> {"op", "edits", "message"}
+//   POST /api/edit           {"op": "delete"|"extract"|"recolor"|"translate"|"text", "color": "#rrggbb" (recolor),
+//                            "offset": [x,y,z] (translate), "prompt": "blue sphere" (text: a recolour fitted to the
+//                            prompt under the run's teacher CLIP, methods/dff/text_recolor.h; seconds)}
+//                            -> {"op", "edits", "message"}
 //   POST /api/undo           {} -> {"undone", "edits", "message"}
 //   POST /api/save           {"out": "folder"} (relative to the run's parent folder, or absolute inside it)
 //                            -> {"saved": absolute path, "edits"}

@@ -139,16 +139,22 @@ TEST(EditSession, SelectDeleteUndoRecolorMoveAndSave) {
   EXPECT_GT(mean_in_mask(green, 1), mean_in_mask(before, 1) + 0.2);
   EXPECT_LT(mean_in_mask(green, 0), mean_in_mask(before, 0) - 0.2);
 
+  // A text edit on top: the (now green) sphere fitted to "blue sphere" under the run's CLIP gets bluer.
+  Json text = Ok(live.Post("/api/edit", {{"op", "text"}, {"prompt", "blue sphere"}}));
+  EXPECT_EQ(text["edits"], 2);
+  green = RenderPng(live, best);  // the move below is measured against the scene as it now is
+  EXPECT_GT(mean_in_mask(green, 2) - mean_in_mask(green, 1), 0.1) << "bluer than green after \"blue sphere\"";
+
   // Move it by a fraction of the scene.
   Json moved = Ok(live.Post("/api/edit", {{"op", "translate"}, {"offset", {0.0, 0.0, 0.3}}}));
-  EXPECT_EQ(moved["edits"], 2);
+  EXPECT_EQ(moved["edits"], 3);
   EXPECT_GT((RenderPng(live, best) - green).abs().amax(2).gt(0.2f).to(at::kFloat).mean().item<double>(), 0.01);
 
   // Save: a new run folder beside the run, which loads with both edits.
   Json saved = Ok(live.Post("/api/save", {{"out", "tiny-edited"}}));
   const fs::path saved_path = saved["saved"].get<std::string>();
   EXPECT_EQ(saved_path, fs::weakly_canonical(fs::path(run).parent_path() / "tiny-edited"));
-  EXPECT_EQ(EditList::Load(saved_path / "edits.json").size(), 2u);
+  EXPECT_EQ(EditList::Load(saved_path / "edits.json").size(), 3u);
   auto reloaded = LoadDffRun(saved_path.string(), "cpu", nullptr);
   auto edited_view = reloaded->Render(reloaded->TrainingCameras()[best]);
   EXPECT_EQ(edited_view.rgb.size(0), 48);
@@ -199,6 +205,10 @@ TEST(EditSession, BadRequestsGetClearErrors) {
   ExpectJsonError(live.Post("/api/edit", {{"op", "recolor"}, {"color", "red"}}), 400, "#rrggbb");
   ExpectJsonError(live.Post("/api/edit", {{"op", "translate"}, {"offset", {1, 2}}}), 400, "[x, y, z]");
   ExpectJsonError(live.Post("/api/edit", {{"op", "delete"}, {"color", "#ffffff"}}), 400, "recolor");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "text"}}), 400, "needs \"prompt\"");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "text"}, {"prompt", std::string(300, 'a')}}), 400, "longer than");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "delete"}, {"prompt", "blue sphere"}}), 400, "belongs to op");
+  ExpectJsonError(live.Post("/api/edit", {{"op", "text"}, {"prompt", "golden sphere"}}), 400, "never trained on");
   ExpectJsonError(live.Post("/api/undo", {{"steps", 2}}), 400, "empty object");
   ExpectJsonError(live.Post("/api/save", {{"out", 5}}), 400, "out");
 }

@@ -55,12 +55,15 @@ struct SelectRequest {
 };
 SelectRequest ParseSelectRequest(const nlohmann::json& body, const std::vector<Camera>& training, int64_t max_pixels);
 
-// POST /api/edit: {"op": "delete"|"extract"|"recolor"|"translate", "color": "#rrggbb", "offset": [x,y,z]}.
+// POST /api/edit: {"op": "delete"|"extract"|"recolor"|"translate"|"text", "color": "#rrggbb", "offset": [x,y,z],
+// "prompt": "blue sphere"}.
 struct EditRequest {
   std::string op;
   std::array<float, 3> color{};   // recolor: target colour in [0,1]
   std::array<float, 3> offset{};  // translate: finite offset
+  std::string prompt;             // text: what the selection should look like (at most kMaxPromptChars)
 };
+inline constexpr size_t kMaxPromptChars = 200;
 EditRequest ParseEditRequest(const nlohmann::json& body);
 
 // POST /api/save {"out": folder}: the folder an edited copy of run_dir goes to, relative to the run's parent folder or

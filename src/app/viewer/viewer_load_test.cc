@@ -22,20 +22,12 @@
 
 #include "app/viewer/viewer_test_util.h"
 #include "data/procedural_scene.h"
+#include "util/runtime.h"
 
 namespace nerfedit {
 namespace {
 
 using Json = nlohmann::json;
-
-double ResidentMb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
-  }
-  return 0;
-}
 
 // What one request is and which answers are right for it.
 enum class Kind { kView, kSelect, kMalformed, kNan, kHugeResolution, kHugeBody, kTraversal, kCount };
@@ -156,7 +148,7 @@ TEST(ViewerLoad, FiftyClientsOfViewsSelectionsAndBadRequests) {
   constexpr int kClients = 50;
   constexpr double kSeconds = 8;
   Tally tally;
-  const double rss_start = ResidentMb();
+  const double rss_start = ResidentMemoryMb();
   std::atomic<double> rss_half{0};
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -168,12 +160,12 @@ TEST(ViewerLoad, FiftyClientsOfViewsSelectionsAndBadRequests) {
         const int pick = (client + sequence) % 10;
         const Kind kind = pick < 4 ? Kind::kView : pick == 4 ? Kind::kSelect : static_cast<Kind>(pick - 3);
         Issue(kind, client, sequence, port, &tally);
-        if (client == 0 && rss_half == 0 && elapsed() > kSeconds / 2) rss_half = ResidentMb();
+        if (client == 0 && rss_half == 0 && elapsed() > kSeconds / 2) rss_half = ResidentMemoryMb();
       }
     });
   }
   for (auto& thread : clients) thread.join();
-  const double rss_end = ResidentMb();
+  const double rss_end = ResidentMemoryMb();
 
   std::string summary;
   for (const auto& [kind, codes] : tally.status) {

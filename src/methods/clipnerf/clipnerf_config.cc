@@ -41,6 +41,15 @@ nlohmann::json ClipnerfConfig::ToJson() const {
   o["lr_final_factor"] = lr_final_factor;
   o["lr_warmup_steps"] = lr_warmup_steps;
   o["adam_eps"] = adam_eps;
+  o["gan_patch"] = gan_patch;
+  o["gan_batch"] = gan_batch;
+  o["gan_min_scale"] = gan_min_scale;
+  o["gan_generator_lr"] = gan_generator_lr;
+  o["gan_discriminator_lr"] = gan_discriminator_lr;
+  o["gan_r1_weight"] = gan_r1_weight;
+  o["gan_discriminator_width"] = gan_discriminator_width;
+  o["fd_clip"] = fd_clip;
+  o["fd_images"] = fd_images;
   o["eval_images"] = eval_images;
   o["eval_instances"] = eval_instances;
   o["render_instance"] = render_instance;
@@ -83,6 +92,15 @@ ClipnerfConfig ClipnerfConfig::FromJson(const nlohmann::json& j, const std::stri
       .Optional("lr_final_factor", &c.lr_final_factor)
       .Optional("lr_warmup_steps", &c.lr_warmup_steps)
       .Optional("adam_eps", &c.adam_eps)
+      .Optional("gan_patch", &c.gan_patch)
+      .Optional("gan_batch", &c.gan_batch)
+      .Optional("gan_min_scale", &c.gan_min_scale)
+      .Optional("gan_generator_lr", &c.gan_generator_lr)
+      .Optional("gan_discriminator_lr", &c.gan_discriminator_lr)
+      .Optional("gan_r1_weight", &c.gan_r1_weight)
+      .Optional("gan_discriminator_width", &c.gan_discriminator_width)
+      .Optional("fd_clip", &c.fd_clip)
+      .Optional("fd_images", &c.fd_images)
       .Optional("eval_images", &c.eval_images)
       .Optional("eval_instances", &c.eval_instances)
       .Optional("render_instance", &c.render_instance);
@@ -153,6 +171,16 @@ void ClipnerfConfig::Check(const std::string& context) const {
            batch_rays);
   Schedule().Check(context.c_str());
   NE_CHECK(adam_eps > 0, context, ": adam_eps must be > 0, got ", adam_eps);
+  NE_CHECK(gan_patch >= 8, context, ": gan_patch must be >= 8, got ", gan_patch);
+  NE_CHECK(gan_batch >= 1, context, ": gan_batch must be >= 1, got ", gan_batch);
+  NE_CHECK(gan_min_scale >= 0 && gan_min_scale <= 1, context, ": gan_min_scale must be in [0, 1], got ",
+           gan_min_scale);
+  NE_CHECK(gan_generator_lr > 0 && gan_discriminator_lr > 0, context, ": gan learning rates must be > 0, got ",
+           gan_generator_lr, " and ", gan_discriminator_lr);
+  NE_CHECK(gan_r1_weight >= 0, context, ": gan_r1_weight must be >= 0, got ", gan_r1_weight);
+  NE_CHECK(gan_discriminator_width >= 1, context, ": gan_discriminator_width must be >= 1, got ",
+           gan_discriminator_width);
+  NE_CHECK(fd_images >= 2, context, ": fd_images must be >= 2, got ", fd_images);
   NE_CHECK(eval_images >= 0, context, ": eval_images must be >= 0, got ", eval_images);
   NE_CHECK(eval_instances >= 0, context, ": eval_instances must be >= 0, got ", eval_instances);
   NE_CHECK(render_instance >= -1, context, ": render_instance must be -1 (the mean code) or an instance, got ",

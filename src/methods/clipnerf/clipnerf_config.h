@@ -22,7 +22,7 @@ struct ClipnerfConfig {
   int downscale = 1;
 
   // How the generator is trained: "glo" (per-instance code tables, known poses; the non-adversarial option)
-  // or "gan" (the paper's: random codes, PatchGAN, R1 — not implemented yet).
+  // or "gan" (the paper's: random codes, PatchGAN, R1; methods/clipnerf/clipnerf_gan.h).
   std::string objective = "glo";
   // "cpu" (the defaults below) or "paper" (the paper's sizes, ForPreset): which defaults the other keys start from.
   std::string preset = "cpu";
@@ -67,6 +67,20 @@ struct ClipnerfConfig {
   double lr_final_factor = 0.1;
   int64_t lr_warmup_steps = 50;
   double adam_eps = 1e-15;
+
+  // GAN objective (clipnerf_gan.h): GRAF patches of gan_patch^2 rays, gan_batch per step, scales in
+  // [gan_min_scale (0: patch / width), 1]; Adam (0, 0.99) for both networks; R1 weight lambda_r (paper 0.5).
+  int64_t gan_patch = 16;
+  int64_t gan_batch = 8;
+  double gan_min_scale = 0;
+  double gan_generator_lr = 5e-4;
+  double gan_discriminator_lr = 2e-4;
+  double gan_r1_weight = 0.5;
+  int64_t gan_discriminator_width = 64;
+  // GAN evaluation: Fréchet distance between CLIP embeddings of fd_images generated and real images, at step 0 and
+  // at every evaluation. fd_clip: a CLIP folder; "" = the default small CLIP (clipnerf_clip.h), "none" = off.
+  std::string fd_clip;
+  int64_t fd_images = 128;
 
   // Evaluation: training images re-rendered with their codes, and the held-apart views (transforms_eval.json) of the
   // first eval_instances instances rendered with the learnt codes against the generator's exact renders.

@@ -20,33 +20,6 @@ at::Tensor MixCodes(const ClipnerfModel& model, const at::Tensor& a, const at::T
   return torch::cat({shape, appearance}).detach();
 }
 
-ForegroundHue MeanForegroundHue(const at::Tensor& rgb, const at::Tensor& mask) {
-  NE_CHECK(rgb.dim() == 3 && rgb.size(2) == 3 && mask.dim() == 2 && mask.size(0) == rgb.size(0) &&
-               mask.size(1) == rgb.size(1),
-           "foreground hue: expected rgb [H,W,3] and mask [H,W], got ", rgb.sizes(), " and ", mask.sizes());
-  const at::Tensor fg = mask > 0.5f;
-  ForegroundHue out;
-  if (fg.sum().item<int64_t>() == 0) return out;
-  const at::Tensor mean = rgb.index({fg}).mean(0).to(at::kDouble);
-  const double r = mean[0].item<double>(), g = mean[1].item<double>(), b = mean[2].item<double>();
-  const double mx = std::max({r, g, b}), mn = std::min({r, g, b}), d = mx - mn;
-  out.saturation = mx > 0 ? d / mx : 0;
-  double h = 0;
-  if (d > 0) {
-    if (mx == r) h = std::fmod((g - b) / d, 6.0);
-    else if (mx == g) h = (b - r) / d + 2;
-    else h = (r - g) / d + 4;
-  }
-  h *= 60;
-  out.hue_deg = h < 0 ? h + 360 : h;
-  return out;
-}
-
-double HueDistanceDeg(double a, double b) {
-  const double d = std::fmod(std::abs(a - b), 360.0);
-  return std::min(d, 360 - d);
-}
-
 nlohmann::json DisentanglementReport::ToJson() const {
   return {{"pairs", pairs},
           {"hue_pairs", hue_pairs},

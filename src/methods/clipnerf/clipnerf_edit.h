@@ -11,6 +11,7 @@
 #include <torch/arg.h>
 
 #include "data/category_scene.h"
+#include "eval/image_metrics.h"  // MeanForegroundHue, HueDistanceDeg
 #include "methods/clipnerf/clipnerf_model.h"
 
 namespace nerfedit {
@@ -20,14 +21,7 @@ namespace nerfedit {
 at::Tensor MixCodes(const ClipnerfModel& model, const at::Tensor& a, const at::Tensor& b, double shape_t,
                     double appearance_t);
 
-// Mean colour of the pixels where mask > 0.5 ([H,W,3] rgb, [H,W] mask) as an HSV hue in degrees [0, 360), and its
-// saturation (max - min) / max; hue -1 when no pixel is in the mask.
-struct ForegroundHue {
-  double hue_deg = -1;
-  double saturation = 0;
-};
-ForegroundHue MeanForegroundHue(const at::Tensor& rgb, const at::Tensor& mask);
-double HueDistanceDeg(double a, double b);  // circular, in [0, 180]
+// MeanForegroundHue and HueDistanceDeg (the code swaps' hue figures) are in eval/image_metrics.h.
 
 struct DisentanglementOptions {
   TORCH_ARG(int64_t, pairs) = 20;            // (A, B) pairs of training images, A != B, drawn with `seed`

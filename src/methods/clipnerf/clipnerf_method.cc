@@ -7,6 +7,7 @@
 
 #include "data/image_io.h"
 #include "eval/image_metrics.h"
+#include "methods/clipnerf/clipnerf_clip.h"
 #include "render/hard_surface_loss.h"
 #include "util/error.h"
 #include "util/runtime.h"
@@ -30,9 +31,6 @@ double ForegroundPsnr(const at::Tensor& rgb, const at::Tensor& truth, const at::
 
 ClipnerfMethod::ClipnerfMethod(const ClipnerfConfig& config, bool quiet, DataParallel parallel) : config_(config) {
   config_.Check();
-  NE_CHECK(config_.objective != "gan",
-           "clipnerf: objective \"gan\" (the paper's adversarial training: PatchGAN, R1) is not implemented yet; use "
-           "objective \"glo\" (known poses, per-instance codes)");
   NE_CHECK(!parallel.active(), "clipnerf: data-parallel training is not supported yet (run one process)");
   NE_CHECK(!config_.data.empty(), "no training data given (--data DIR: a category dataset, `nerfedit category make`)");
   torch::manual_seed(config_.trainer.seed);
@@ -55,7 +53,36 @@ ClipnerfMethod::ClipnerfMethod(const ClipnerfConfig& config, bool quiet, DataPar
                  data_.kind.c_str(), static_cast<long long>(eval_.data.size()), config_.field.c_str());
   }
   const c10::Device device = ParseDevice(config_.trainer.device);
-  model_ = std::make_shared<ClipnerfModel>(config_, data_.data.aabb, data_.num_latents, device);
+  const bool gan = config_.objective == "gan";
+  // The GAN's codes are drawn from N(0, I): its table holds one code, the prior's mean (0), the run's neutral render.
+  model_ = std::make_shared<ClipnerfModel>(config_, data_.data.aabb, gan ? 1 : data_.num_latents, device);
+  if (gan) {
+    torch::NoGradGuard no_grad;
+    model_->codes()->codes.zero_();
+    gan_ = std::make_unique<ClipnerfGan>(model_.get(), data_.data.images, PosePrior::Fit(data_.data.cameras),
+                                         ClipnerfGanOptions()
+                                             .patch(config_.gan_patch)
+                                             .batch(config_.gan_batch)
+                                             .min_scale(config_.gan_min_scale)
+                                             .generator_lr(config_.gan_generator_lr)
+                                             .discriminator_lr(config_.gan_discriminator_lr)
+                                             .r1_weight(config_.gan_r1_weight)
+                                             .discriminator_width(config_.gan_discriminator_width));
+    if (config_.fd_clip != "none") {
+      const std::string dir = config_.fd_clip.empty() ? DefaultClipnerfClipDir() : config_.fd_clip;
+      if (fs::exists(dir + "/model.safetensors")) {
+        fd_clip_ = LoadFrozenClip(dir);
+        fd_clip_->to(device);
+        const int64_t n = std::min<int64_t>(config_.fd_images, data_.data.size());
+        fd_real_ = data_.data.images.index_select(0, torch::randperm(data_.data.size()).slice(0, 0, n));
+      } else if (!quiet) {
+        std::fprintf(stderr, "clipnerf: no CLIP at %s: the GAN's FD figures are off (fd_clip names one)\n",
+                     dir.c_str());
+      }
+    }
+    if (!quiet) std::fprintf(stderr, "clipnerf gan: pose prior %s\n", gan_->prior().ToJson().dump().c_str());
+    return;
+  }
   field_optimizer_ = std::make_unique<torch::optim::Adam>(
       model_->FieldParameters(), torch::optim::AdamOptions(config_.lr).betas({0.9, 0.99}).eps(config_.adam_eps));
   code_optimizer_ = std::make_unique<torch::optim::Adam>(
@@ -72,18 +99,43 @@ nlohmann::json ClipnerfMethod::RunExtras() const {
   const at::Tensor latents = data_.latent_index.to(at::kCPU, at::kLong).contiguous();
   return {{"aabb", std::vector<float>(a.data_ptr<float>(), a.data_ptr<float>() + 6)},
           {"cameras", cameras},
-          {"latent_index",
-           std::vector<int64_t>(latents.data_ptr<int64_t>(), latents.data_ptr<int64_t>() + latents.numel())},
-          {"num_latents", data_.num_latents},
+          {"latent_index",  // the GAN's one code stands for every image
+           gan_ ? std::vector<int64_t>(latents.numel(), 0)
+                : std::vector<int64_t>(latents.data_ptr<int64_t>(), latents.data_ptr<int64_t>() + latents.numel())},
+          {"num_latents", gan_ ? int64_t{1} : data_.num_latents},
           {"kind", data_.kind}};
 }
 
 std::vector<OptimizerSlot> ClipnerfMethod::Optimizers() {
+  if (gan_) return gan_->Optimizers();
   return {{"field", field_optimizer_.get(), config_.Schedule()},
           {"codes", code_optimizer_.get(), {config_.code_lr, config_.lr_final_factor, 0}}};
 }
 
+void ClipnerfMethod::SaveState(torch::serialize::OutputArchive& archive) {
+  model_->SaveState(archive);
+  if (gan_) gan_->SaveState(archive);
+}
+
+void ClipnerfMethod::LoadState(torch::serialize::InputArchive& archive) {
+  model_->LoadState(archive);
+  if (gan_) gan_->LoadState(archive);
+}
+
+double ClipnerfMethod::GanFd() {
+  if (!fd_clip_) return -1;
+  const at::Tensor generated = gan_->Generate(fd_real_.size(0), /*seed=*/12345);
+  return ClipFrechetDistance(fd_clip_, generated, fd_real_);
+}
+
 StepResult ClipnerfMethod::Step(const StepContext& context) {
+  if (gan_) {
+    if (context.step == 0 && fd_clip_) {
+      gan_fd_start_ = GanFd();
+      std::fprintf(stderr, "clipnerf gan: FD at step 0 %.4f\n", gan_fd_start_);
+    }
+    return gan_->Step(context);
+  }
   const PixelBatch batch = rays_.Sample(config_.batch_rays);
   const at::Tensor latents = latent_of_image_.index_select(0, batch.camera);
   const at::Tensor codes = model_->codes()->Lookup(latents);
@@ -105,8 +157,32 @@ StepResult ClipnerfMethod::Step(const StepContext& context) {
   return {photometric.item<double>(), true, status};
 }
 
+Evaluation ClipnerfMethod::EvaluateGan(const EvalRequest& request) {
+  Evaluation e;
+  if (!request.image_dir.empty()) {
+    const at::Tensor samples = gan_->Generate(8, /*seed=*/777);
+    for (int64_t i = 0; i < samples.size(0); ++i) {
+      SaveImage(request.image_dir + "/sample_" + std::to_string(i) + ".png", samples[i]);
+    }
+  }
+  if (!fd_clip_) return e;
+  const double fd = GanFd();
+  e.valid = true;
+  e.curve_point = {{"gan_fd", fd}};
+  e.summary = {{"gan_fd_end", fd}};
+  if (gan_fd_start_ >= 0) e.summary["gan_fd_start"] = gan_fd_start_;
+  e.report = e.summary;
+  e.report["fd_images"] = fd_real_.size(0);
+  char line[128];
+  std::snprintf(line, sizeof(line), "FD (CLIP embeddings, %lld generated vs real) %.4f (step 0: %.4f)",
+                static_cast<long long>(fd_real_.size(0)), fd, gan_fd_start_);
+  e.headline = line;
+  return e;
+}
+
 Evaluation ClipnerfMethod::Evaluate(const EvalRequest& request) {
   if (!request.image_dir.empty()) std::filesystem::create_directories(request.image_dir);
+  if (gan_) return EvaluateGan(request);
   Evaluation e;
   nlohmann::json views = nlohmann::json::array();
   // Training images, re-rendered with their codes.

@@ -4,7 +4,9 @@
 // + hard_surface_weight * L_hard(weights) + code_norm_weight * mean ||z||^2 (the code-norm regulariser).
 // Two optimizers: "field" (generator field + background) and "codes" (the code table, its own learning rate).
 // Evaluated on training images and on the held-apart views of the training instances (transforms_eval.json), against
-// the category generator's exact renders. Objective "gan" (the paper's) is not implemented yet: a clear error.
+// the category generator's exact renders. Objective "gan" (the paper's, clipnerf_gan.h): random codes and prior
+// cameras against the training images as unposed real samples, a PatchGAN with R1; evaluated by the Fréchet distance
+// of CLIP embeddings between generated and real images (gan_fd_start at step 0, gan_fd at each evaluation).
 #pragma once
 #include <torch/optim/adam.h>
 
@@ -17,6 +19,7 @@
 #include "engine/ray_data_manager.h"
 #include "eval/image_metrics.h"  // MaskIou
 #include "methods/clipnerf/clipnerf_config.h"
+#include "methods/clipnerf/clipnerf_gan.h"
 #include "methods/clipnerf/clipnerf_model.h"
 
 namespace nerfedit {
@@ -34,8 +37,8 @@ class ClipnerfMethod : public Method {
   void SetTraining(bool training) override { model_->SetTraining(training); }
   StepResult Step(const StepContext& context) override;
   Evaluation Evaluate(const EvalRequest& request) override;
-  void SaveState(torch::serialize::OutputArchive& archive) override { model_->SaveState(archive); }
-  void LoadState(torch::serialize::InputArchive& archive) override { model_->LoadState(archive); }
+  void SaveState(torch::serialize::OutputArchive& archive) override;
+  void LoadState(torch::serialize::InputArchive& archive) override;
 
   ClipnerfModel& model() { return *model_; }
   const CategoryDataset& data() const { return data_; }
@@ -49,6 +52,13 @@ class ClipnerfMethod : public Method {
   RayDataManager rays_;
   at::Tensor latent_of_image_;  // [N] i64
   at::Tensor masks_;            // [N*H*W] f32 or undefined
+  // Objective "gan".
+  Evaluation EvaluateGan(const EvalRequest& request);
+  double GanFd();  // FD of fd_images generated (fixed seed) vs real images; -1 without a CLIP
+  std::unique_ptr<ClipnerfGan> gan_;
+  ClipModel fd_clip_{nullptr};
+  at::Tensor fd_real_;          // [fd_images,H,W,3] f32
+  double gan_fd_start_ = -1;
 };
 
 // The held-apart views file of a category dataset (DIR/transforms_eval.json, or beside a transforms file); "" if none.

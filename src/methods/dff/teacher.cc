@@ -12,6 +12,7 @@
 #include "util/json_reader.h"
 #include "util/npy.h"
 #include "util/progress_bar.h"
+#include "models2d/small_clip.h"
 
 namespace nerfedit {
 
@@ -142,14 +143,7 @@ at::Tensor Teacher::EmbedImage(const at::Tensor& image) const {
   return model_->clip.model->EncodeImage(ClipPreprocess(image, model_->image_size).unsqueeze(0))[0];
 }
 
-std::string DefaultTeacherDir() {
-  if (const char* env = std::getenv("NERFEDIT_SMALL_CLIP"); env != nullptr && *env) return env;
-  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache != nullptr && *cache) {
-    return std::string(cache) + "/nerfedit/small_clip";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : ".") + "/.cache/nerfedit/small_clip";
-}
+std::string DefaultTeacherDir() { return DefaultSmallClipDir(); }
 
 at::Tensor ComputeTeacherFeatures(const Teacher& teacher, const at::Tensor& images, const std::string& cache_file,
                                   bool progress) {

@@ -377,6 +377,13 @@
   $('edit-delete').addEventListener('click', () => applyEdit('/api/edit', { op: 'delete' }));
   $('edit-extract').addEventListener('click', () => applyEdit('/api/edit', { op: 'extract' }));
   $('edit-recolor').addEventListener('click', () => applyEdit('/api/edit', { op: 'recolor', color: $('recolor-color').value }));
+  $('text-edit-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const prompt = $('text-edit-prompt').value.trim();
+    if (!prompt) { setEditStatus('text: describe the new look, e.g. "blue sphere"', true); return; }
+    setEditStatus(`fitting "${prompt}"\u2026`, false);
+    applyEdit('/api/edit', { op: 'text', prompt });
+  });
   $('edit-move').addEventListener('click', () => {
     const offset = ['move-x', 'move-y', 'move-z'].map((id) => parseFloat($(id).value || '0'));
     if (offset.some((v) => !Number.isFinite(v))) { setEditStatus('move: the offsets must be numbers', true); return; }
