@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/test_util.h"
 #include "util/thread_policy.h"
+#include "methods/clipnerf/clipnerf_test_util.h"
 
 namespace nerfedit {
 namespace {
@@ -66,23 +67,13 @@ TEST(ClipnerfGan, AStepChangesBothNetworksAndARunLoadsBack) {
   testing::TempDir tmp;
   WriteCategoryDataset(CategoryDatasetOptions().kind("chairs").instances(8).size(16).eval_views(0).seed(0),
                        tmp / "chairs");
-  const nlohmann::json user = {{"data", tmp / "chairs"},
-                               {"objective", "gan"},
-                               {"shape_code_dim", 8},
-                               {"appearance_code_dim", 8},
-                               {"position_frequencies", 4},
-                               {"deform_width", 32},
-                               {"hidden_dim", 32},
-                               {"num_layers", 3},
-                               {"color_width", 16},
-                               {"num_samples", 12},
-                               {"gan_patch", 8},
-                               {"gan_batch", 4},
-                               {"gan_discriminator_width", 16},
-                               {"fd_clip", "none"},
-                               {"eval_every", 0},
-                               {"checkpoint_every", 0},
-                               {"steps", 3}};
+  const nlohmann::json user = TinyClipnerfConfig(tmp / "chairs", {{"objective", "gan"},
+                                                                  {"num_samples", 12},
+                                                                  {"gan_patch", 8},
+                                                                  {"gan_batch", 4},
+                                                                  {"gan_discriminator_width", 16},
+                                                                  {"fd_clip", "none"},
+                                                                  {"steps", 3}});
   ClipnerfMethod method(ClipnerfConfig::FromJson(MergeConfig(FindMethod("clipnerf").defaults(user), user)), true);
   const auto optimizers = method.Optimizers();
   ASSERT_EQ(optimizers.size(), 2u);

@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "util/test_util.h"
 #include "util/thread_policy.h"
+#include "methods/clipnerf/clipnerf_test_util.h"
 
 namespace nerfedit {
 namespace {
@@ -32,12 +33,13 @@ class ClipnerfInversion : public ::testing::Test {
     dir_ = new testing::TempDir();
     WriteCategoryDataset(CategoryDatasetOptions().kind("chairs").instances(16).size(24).eval_views(1).seed(0),
                          *dir_ / "chairs");
-    const nlohmann::json user = {{"data", *dir_ / "chairs"},  {"shape_code_dim", 8}, {"appearance_code_dim", 8},
-                                 {"position_frequencies", 4}, {"deform_width", 32},  {"hidden_dim", 32},
-                                 {"num_layers", 3},           {"color_width", 16},   {"num_samples", 16},
-                                 {"batch_rays", 512},         {"lr", 1e-2},          {"code_lr", 3e-2},
-                                 {"eval_images", 0},          {"eval_instances", 0}, {"eval_every", 0},
-                                 {"checkpoint_every", 0},     {"steps", 500}};
+    const nlohmann::json user =
+        TinyClipnerfConfig(*dir_ / "chairs", {{"batch_rays", 512},
+                                              {"lr", 1e-2},
+                                              {"code_lr", 3e-2},
+                                              {"eval_images", 0},
+                                              {"eval_instances", 0},
+                                              {"steps", 500}});
     StartTraining("clipnerf", user, *dir_ / "run", {true, false})->Train();
   }
   static void TearDownTestSuite() { delete dir_; }

@@ -17,6 +17,7 @@
 #include "util/json_reader.h"
 #include "util/test_util.h"
 #include "util/thread_policy.h"
+#include "methods/clipnerf/clipnerf_test_util.h"
 
 namespace nerfedit {
 namespace {
@@ -36,23 +37,12 @@ class ClipnerfData : public ::testing::Test {
 
   static std::string Chairs() { return *dir_ / "chairs"; }
   static nlohmann::json TinyConfig(const std::string& field = "disentangled") {
-    return {{"data", Chairs()},
-            {"field", field},
-            {"shape_code_dim", 8},
-            {"appearance_code_dim", 8},
-            {"position_frequencies", 4},
-            {"deform_width", 32},
-            {"hidden_dim", 32},
-            {"num_layers", 3},
-            {"color_width", 16},
-            {"num_samples", 16},
-            {"batch_rays", 512},
-            {"lr", 1e-2},
-            {"eval_images", 4},
-            {"eval_instances", 4},
-            {"eval_every", 0},
-            {"checkpoint_every", 0},
-            {"steps", 5}};
+    return TinyClipnerfConfig(Chairs(), {{"field", field},
+                                         {"batch_rays", 512},
+                                         {"lr", 1e-2},
+                                         {"eval_images", 4},
+                                         {"eval_instances", 4},
+                                         {"steps", 5}});
   }
   static testing::TempDir* dir_;
 };
