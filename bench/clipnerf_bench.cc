@@ -157,6 +157,7 @@ Result RunVariant(const Args& args, const std::string& field) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines reach a log as they happen, not at exit
   Args args;
   try {
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -361,6 +361,7 @@ int RunOrbit(int argc, char** argv) {
 }  // namespace nerfedit
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines reach a log as they happen, not at exit
   nerfedit::ConfigureThreads();
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
