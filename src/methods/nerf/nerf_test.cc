@@ -10,6 +10,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/test_util.h"
+#include "methods/nerf/nerf_test_util.h"
 
 namespace nerfedit {
 namespace {
@@ -27,20 +28,7 @@ const std::string& TinyScene() {
   return path;
 }
 
-NerfConfig SmallConfig(int64_t steps) {
-  NerfConfig c;
-  c.data = TinyScene();
-  c.test_every = 8;
-  c.trainer.steps = steps;
-  c.batch_rays = 1024;
-  c.trainer.eval_every = 0;
-  c.trainer.checkpoint_every = 0;
-  c.grid_resolution = 32;
-  c.grid_warmup_steps = 64;
-  c.field_config = {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}};
-  c.trainer.device = "cpu";
-  return c;
-}
+NerfConfig SmallConfig(int64_t steps) { return SmallNerfConfig(TinyScene(), steps, /*test_every=*/8); }
 
 std::unique_ptr<Trainer> Start(const NerfConfig& config, const std::string& run_dir) {
   return StartRun(run_dir, [&] { return std::make_unique<NerfMethod>(config); }, {/*quiet=*/true, false});

@@ -21,6 +21,7 @@
 #include "util/error.h"
 #include "util/test_util.h"
 #include "util/thread_policy.h"
+#include "methods/nerf/nerf_test_util.h"
 
 namespace nerfedit {
 namespace {
@@ -41,17 +42,7 @@ const Fixture& Tiny() {
     ScopedThreads threads(1, 2);
     const std::string scene = x.dir / "scene";
     WriteProceduralDataset(DefaultScene(), ProceduralDatasetOptions().num_views(24).width(48).height(48), scene);
-    NerfConfig c;
-    c.data = scene;
-    c.test_every = 0;
-    c.trainer.steps = 200;
-    c.batch_rays = 1024;
-    c.trainer.eval_every = 0;
-    c.trainer.checkpoint_every = 0;
-    c.grid_resolution = 32;
-    c.grid_warmup_steps = 64;
-    c.field_config = {{"encoding", {{"log2_hashmap_size", 15}, {"max_resolution", 256}}}};
-    c.trainer.device = "cpu";
+    const NerfConfig c = SmallNerfConfig(scene, /*steps=*/200, /*test_every=*/0);
     x.nerf_run = x.dir / "nerf";
     StartRun(x.nerf_run, [&] { return std::make_unique<NerfMethod>(c); }, {/*quiet=*/true, false})->Train();
     x.adain = x.dir / "adain";
