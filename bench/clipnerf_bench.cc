@@ -37,7 +37,8 @@ struct Args {
   // instead of training; the mappers are then trained on them with the chair CLIP (--clip: another CLIP folder).
   std::string reuse, clip;
   int64_t mapper_steps = 150, mapper_batch = 8, mapper_size = 24, edit_instances = 20, held_out = 80;
-  double mapper_lr = MapperTrainOptions().lr(), mapper_norm_weight = MapperTrainOptions().norm_weight();
+  double mapper_lr = MapperTrainOptions().lr(), mapper_norm_weight = MapperTrainOptions().norm_weight(),
+         mapper_contrast_weight = MapperTrainOptions().contrast_weight();
   bool edits = true, trivial_mappers = false;
 };
 
@@ -90,7 +91,9 @@ EditEvalReport RunEdits(const Args& args, const std::string& run, bool colour_on
                                          .render_size(args.mapper_size)
                                          .held_out(args.held_out)
                                          .lr(args.mapper_lr)
-                                         .norm_weight(args.mapper_norm_weight);
+                                         .norm_weight(args.mapper_norm_weight)
+                                         .contrast_weight(args.mapper_contrast_weight)
+                                         .logit_scale(clip.model->logit_scale.exp().item<double>());
   const MapperTrainReport trained = TrainMappers(*model, mappers, ClipImageEmbedder(clip), prompts,
                                                  EncodePrompts(clip, texts), info.cameras, options);
   SaveMappers(run, mappers, {{"clip", args.clip.empty() ? DefaultChairClipDir() : args.clip},
@@ -181,6 +184,7 @@ int main(int argc, char** argv) {
       else if (k == "--held-out") args.held_out = std::stoll(v);
       else if (k == "--mapper-lr") args.mapper_lr = std::stod(v);
       else if (k == "--mapper-norm-weight") args.mapper_norm_weight = std::stod(v);
+      else if (k == "--mapper-contrast-weight") args.mapper_contrast_weight = std::stod(v);
       else if (k == "--edits") args.edits = v != "0";
       else if (k == "--trivial-mappers") args.trivial_mappers = v != "0";
       else NE_FAIL("clipnerf_bench: unknown flag ", k);

@@ -73,7 +73,7 @@ int ClipnerfMappersCommand(int argc, char** argv) {
   std::string run, clip_dir, prompts_file, device = "cpu";
   MapperTrainOptions o;
   int64_t steps = o.steps(), batch = o.batch(), size = o.render_size(), held_out = o.held_out();
-  double lr = o.lr(), norm = o.norm_weight();
+  double lr = o.lr(), norm = o.norm_weight(), contrast = o.contrast_weight();
   app.add_option("run", run, "trained clipnerf run folder")->required();
   app.add_option("--clip", clip_dir, "a Hugging Face CLIP folder (default: the chair CLIP, trained once if absent)");
   app.add_option("--prompts", prompts_file, "prompt file, one a line (default: 8 colour + 8 shape prompts)");
@@ -83,6 +83,9 @@ int ClipnerfMappersCommand(int argc, char** argv) {
   app.add_option("--held-out", held_out, "last instances never used as training codes")->check(NonNegative());
   app.add_option("--lr", lr, "Adam learning rate")->check(Positive());
   app.add_option("--norm-weight", norm, "weight of the code-norm regulariser")->check(NonNegative());
+  app.add_option("--contrast-weight", contrast,
+                 "weight of the cross-entropy against each prompt's rivals (0: the paper's D_CLIP alone)")
+      ->check(NonNegative());
   app.add_option("--device", device, "cpu | cuda | auto");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
   const ClipnerfRunInfo info = ReadClipnerfRun(run);
@@ -98,7 +101,8 @@ int ClipnerfMappersCommand(int argc, char** argv) {
   std::vector<std::string> texts;
   for (const auto& p : prompts) texts.push_back(p.text);
   const MapperTrainOptions options =
-      o.steps(steps).batch(batch).render_size(size).held_out(held_out).lr(lr).norm_weight(norm);
+      o.steps(steps).batch(batch).render_size(size).held_out(held_out).lr(lr).norm_weight(norm)
+          .contrast_weight(contrast).logit_scale(clip.model->logit_scale.exp().item<double>());
   const MapperTrainReport report = TrainMappers(*model, mappers, ClipImageEmbedder(clip), prompts,
                                                 EncodePrompts(clip, texts), info.cameras, options);
   nlohmann::json prompt_json = nlohmann::json::array();
@@ -109,7 +113,8 @@ int ClipnerfMappersCommand(int argc, char** argv) {
        {"prompts", prompt_json},
        {"held_out_from", info.num_latents - held_out},
        {"report", report.ToJson()},
-       {"options", {{"steps", steps}, {"batch", batch}, {"render_size", size}, {"lr", lr}, {"norm_weight", norm}}}});
+       {"options", {{"steps", steps}, {"batch", batch}, {"render_size", size}, {"lr", lr}, {"norm_weight", norm},
+                    {"contrast_weight", contrast}}}});
   std::printf("steps=%lld first_d_clip=%.4f final_d_clip=%.4f train_s=%.1f\n", static_cast<long long>(report.steps),
               report.first_loss, report.final_loss, report.train_seconds);
   return 0;

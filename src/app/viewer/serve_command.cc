@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "app/viewer/category_session.h"
 #include "app/viewer/edit_session.h"
 #include "app/viewer/viewer_server.h"
 #include "methods/method_registry.h"
@@ -18,9 +19,11 @@
 namespace nerfedit {
 
 int RunServe(int argc, char** argv) {
-  CLI::App app{"Serve the web viewer for a trained run: orbit it in a browser, pick training cameras, view depth; "
-               "for a feature-field (dff) run, select by text or click and edit.",
-               "nerfedit serve"};
+  CLI::App app{
+      "Serve the web viewer for a trained run: orbit it in a browser, pick training cameras, view depth; "
+      "for a feature-field (dff) run, select by text or click and edit; for a stylize run, switch styles; for a "
+      "category (clipnerf) run, pick an instance and edit it by a text prompt.",
+      "nerfedit serve"};
   std::string run_dir, device = "auto";
   ViewerOptions options;
   std::string host = options.host(), static_dir = NERFEDIT_VIEWER_STATIC_DIR;
@@ -41,13 +44,19 @@ int RunServe(int argc, char** argv) {
 
   try {
     ConfigureThreads();
-    // A radiance-field scene (nerf, dff) can be selected and edited; any other method's run is only viewed.
+    // A radiance-field scene (nerf, dff) can be selected and edited, a category (clipnerf) instance edited by a
+    // prompt; any other method's run is only viewed (a stylize run's styles switch through /api/style).
     std::shared_ptr<NerfModel> model;
     std::shared_ptr<Renderable> scene;
+    // Declared before the server so it outlives the server's Stop() (its endpoints reference it), as `session` below.
+    std::unique_ptr<CategorySession> category;
     if (FindMethod(ReadRunJson(run_dir).method).load_scene) {
       model = LoadSceneRun(run_dir, device);
       model->set_supersample(1);  // interactive: one ray per pixel (config.render_supersample is for evaluation)
       scene = model;
+    } else if (CategorySession::Supports(run_dir)) {
+      category = std::make_unique<CategorySession>(run_dir, device);
+      scene = category->scene();
     } else {
       scene = LoadRenderableRun(run_dir, device);
     }
@@ -63,6 +72,7 @@ int RunServe(int argc, char** argv) {
 
     // Declared before the server so it outlives the server's Stop() (its endpoints reference it).
     std::unique_ptr<EditSession> session;
+    const bool has_styles = !scene->StyleNames().empty();
     if (model && EditSession::Supports(*model)) session = std::make_unique<EditSession>(model, run_dir);
     ViewerServer server(scene, run_name,
                         options.host(host).port(port).static_dir(static_dir).max_pixels(max_pixels).max_clients(max_clients));
@@ -71,9 +81,15 @@ int RunServe(int argc, char** argv) {
     } else {
       EditSession::RegisterUnavailable(server);
     }
+    if (category) {
+      category->Register(server);
+    } else {
+      CategorySession::RegisterUnavailable(server);
+    }
     server.Start();
-    std::cout << "nerfedit viewer: run " << run_name << " at http://" << host << ":" << server.port()
-              << "/  (" << (session ? "select & edit enabled; " : "") << "Ctrl-C stops)" << std::endl;
+    std::cout << "nerfedit viewer: run " << run_name << " at http://" << host << ":" << server.port() << "/  ("
+              << (session ? "select & edit enabled; " : "") << (category ? "category prompt box enabled; " : "")
+              << (has_styles ? "style dropdown enabled; " : "") << "Ctrl-C stops)" << std::endl;
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     std::cout << "nerfedit viewer: stopping" << std::endl;

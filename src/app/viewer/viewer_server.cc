@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -117,6 +118,9 @@ struct ViewerServer::Impl {
   std::vector<std::pair<std::string, ApiHandler>> post_endpoints;
   std::vector<Camera> cameras;  // cached at Start: the API never calls the scene off the render thread
   Json info;
+  // The style last selected through /api/style, reported by /api/info so that a reloaded page shows it (stylize runs
+  // load with style 0).
+  std::atomic<int64_t> selected_style{0};
 
   mutable std::mutex scene_mutex;
   std::shared_ptr<Renderable> scene;
@@ -189,6 +193,63 @@ struct ViewerServer::Impl {
     return reply;
   }
 
+  // POST /api/style {"style": index | name}: the scene's names are read on the render thread, where the switch happens,
+  // so a scene published by SetScene meanwhile is the one switched.
+  ApiReply Style(const Json& body) {
+    for (const auto& [key, value] : body.items()) {
+      if (key == "style") continue;
+      throw ApiError(400,
+                     "/api/style: unknown field \"" + key.substr(0, 100) + "\" (it takes {\"style\": index or name})");
+    }
+    if (!body.contains("style")) {
+      throw ApiError(400, "/api/style needs \"style\": an index or a name from /api/info \"styles\"");
+    }
+    const Json style = body["style"];
+    if (!style.is_number_integer() && !style.is_string()) {
+      throw ApiError(
+          400, "/api/style: \"style\" must be an integer index or a style name, got " + style.dump().substr(0, 100));
+    }
+    auto future = queue.Submit<Json>("", 0, [this, style] {
+      auto current = CurrentScene();
+      const std::vector<std::string> names = current->StyleNames();
+      if (names.empty()) throw ApiError(404, "this run has no styles (a `nerfedit stylize train` run has)");
+      const int64_t count = static_cast<int64_t>(names.size());
+      auto listed = [&] {
+        std::string list;
+        for (const auto& name : names) list += (list.empty() ? "\"" : ", \"") + name + "\"";
+        return list;
+      };
+      int64_t index = -1;
+      if (style.is_string()) {
+        const std::string name = style.get<std::string>();
+        auto it = std::find(names.begin(), names.end(), name);
+        if (it == names.end()) {
+          throw ApiError(400, "unknown style \"" + name.substr(0, 100) + "\": the run's styles are " + listed());
+        }
+        index = it - names.begin();
+      } else {
+        // Unsigned first: a huge positive number must not wrap to a valid index.
+        const bool in_range = style.is_number_unsigned() ? style.get<uint64_t>() < static_cast<uint64_t>(count)
+                                                         : style.get<int64_t>() >= 0 && style.get<int64_t>() < count;
+        if (!in_range) {
+          throw ApiError(400, "style " + style.dump() + " is out of range: the run has " + std::to_string(count) +
+                                  " styles (0.." + std::to_string(count - 1) + ")");
+        }
+        index = style.get<int64_t>();
+      }
+      current->SelectStyle(index);
+      selected_style = index;
+      return Json{{"style", index}, {"name", names[index]}};
+    });
+    return ApiReply::Json(AwaitRender(future));
+  }
+
+  Json Info() const {
+    Json out = info;
+    if (!out["styles"].empty()) out["style"] = selected_style.load();
+    return out;
+  }
+
   Json Status() {
     std::lock_guard<std::mutex> lock(clients_mutex);
     return {{"waiting", queue.waiting()},
@@ -230,7 +291,7 @@ struct ViewerServer::Impl {
       NE_FAIL("run ", run_name, ": the scene failed to render a ", probe.width, "x", probe.height, " probe view: ", e.what());
     }
 
-    Json endpoints = {"GET /api/info", "GET /api/cameras", "GET /api/status", "POST /api/render"};
+    Json endpoints = {"GET /api/info", "GET /api/cameras", "GET /api/status", "POST /api/render", "POST /api/style"};
     for (const auto& [path, handler] : post_endpoints) endpoints.push_back("POST " + path);
     info = {{"api_version", 1},
             {"run", run_name},
@@ -242,7 +303,9 @@ struct ViewerServer::Impl {
             {"max_pixels", options.max_pixels()},
             {"modes", {"rgb", "depth", "opacity"}},
             {"formats", {"jpeg", "png"}},
-            {"endpoints", endpoints}};
+            {"endpoints", endpoints},
+            {"styles", current->StyleNames()},
+            {"style", nullptr}};
   }
 };
 
@@ -335,7 +398,7 @@ void ViewerServer::Start() {
     s.listen_socket = sock;
   });
 
-  http.Get("/api/info", Route([&s](const httplib::Request&) { return ApiReply::Json(s.info); }));
+  http.Get("/api/info", Route([&s](const httplib::Request&) { return ApiReply::Json(s.Info()); }));
   http.Get("/api/cameras", Route([&s](const httplib::Request&) {
              Json list = Json::array();
              for (size_t i = 0; i < s.cameras.size(); ++i) {
@@ -347,7 +410,8 @@ void ViewerServer::Start() {
            }));
   http.Get("/api/status", Route([&s](const httplib::Request&) { return ApiReply::Json(s.Status()); }));
   http.Post("/api/render", Route([&s](const httplib::Request& req) { return s.Render(ParseApiBody(req.body)); }));
-  std::vector<std::string> post_paths = {"/api/render"};
+  http.Post("/api/style", Route([&s](const httplib::Request& req) { return s.Style(ParseApiBody(req.body)); }));
+  std::vector<std::string> post_paths = {"/api/render", "/api/style"};
   for (const auto& [path, handler] : s.post_endpoints) {
     post_paths.push_back(path);
     http.Post(path,

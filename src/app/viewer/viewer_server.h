@@ -1,7 +1,9 @@
 // The web viewer's HTTP server: a static page plus a small JSON API over one trained scene (any Renderable).
 //
 //   GET  /api/info     {"run", "aabb":[[3],[3]], "image":{"width","height"}, "camera_count", "has_features",
-//                       "max_pixels", "modes", "formats", "endpoints", "api_version"}
+//                       "max_pixels", "modes", "formats", "endpoints", "api_version",
+//                       "styles": [names] (empty unless the scene renders under several styles: stylize runs),
+//                       "style": the index selected (0 until /api/style switches it; null without styles)}
 //   GET  /api/cameras  [{"index", "w", "h", "fl_x", "fl_y", "cx", "cy", "transform_matrix"}, ...]
 //   GET  /api/status   {"waiting", "completed", "superseded", "clients"}
 //   POST /api/render   {"pose": 4x4 world_from_cam (OpenGL axes) | "camera": index,
@@ -9,12 +11,15 @@
 //                       "mode": "rgb"|"depth"|"opacity", "format": "jpeg"|"png", "quality": 1..100,
 //                       "client": "id", "request": sequence number}
 //                      -> image bytes; headers X-Render-Ms, X-Resolution (WxH), X-Request, X-Depth-Near/Far.
+//   POST /api/style    {"style": index | name} -> {"style": index, "name"}: later renders use that style (switched on
+//                      the render thread). 400 an unknown name or index out of range, 404 a scene without styles.
 // Errors are JSON {"error": "..."}: 400 bad request, 404 unknown path or camera, 405 wrong method, 409 superseded by
 // a newer request of the same client, 413 resolution over max_pixels, 429 too many clients, 503 queue full/stopping.
 //
 // Renders run on ONE render thread behind a queue (render_queue.h); HTTP threads wait on futures. Later pipelines
 // (feature-field selection and edits) add endpoints with AddPostEndpoint, run scene work through RunOnRenderThread,
-// and publish an edited scene with SetScene.
+// and publish an edited scene with SetScene. So does the prompt box of category (clipnerf) runs, category_session.h:
+// POST /api/category, /api/category/instance {"instance"}, /api/category/edit {"prompt"} | {"reset": true}.
 #pragma once
 #include <torch/arg.h>
 

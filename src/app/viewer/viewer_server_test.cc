@@ -397,6 +397,86 @@ TEST(ViewerServer, ExtensionEndpointsRunOnTheRenderThreadAndSeeSetScene) {
   ExpectJsonError(client.Get("/api/echo_features"), 405, "takes POST");
 }
 
+// Two styles, each painting the whole picture one colour: which style renders shows in any pixel.
+class TwoStyleScene : public Renderable {
+ public:
+  RenderedView Render(const Camera& camera) override {
+    const std::array<float, 3>& c = kColours[style_];
+    RenderedView view;
+    view.rgb = torch::tensor({c[0], c[1], c[2]}).expand({camera.height, camera.width, 3}).contiguous();
+    view.depth = torch::ones({camera.height, camera.width});
+    view.opacity = torch::ones({camera.height, camera.width});
+    return view;
+  }
+  std::vector<Camera> TrainingCameras() const override {
+    return {Camera::LookAt({3, 3, 3}, {0, 0, 0}, {0, 0, 1}, 16, 12, 0.9)};
+  }
+  at::Tensor Aabb() const override { return torch::tensor({-1.f, -1.f, -1.f, 1.f, 1.f, 1.f}).reshape({2, 3}); }
+  std::vector<std::string> StyleNames() const override { return {"ember", "sea"}; }
+  void SelectStyle(int64_t style) override {
+    NE_CHECK(style >= 0 && style < 2, "style ", style, " is out of range");
+    style_ = style;
+  }
+  static constexpr std::array<std::array<float, 3>, 2> kColours = {{{0.8f, 0.2f, 0.1f}, {0.1f, 0.3f, 0.9f}}};
+
+ private:
+  std::atomic<int64_t> style_{0};
+};
+
+TEST(ViewerServer, StyleSwitchesTheRenderedStyleByIndexOrName) {
+  ViewerServer server(std::make_shared<TwoStyleScene>(), "styled", ViewerOptions().port(0));
+  server.Start();
+  httplib::Client client("127.0.0.1", server.port());
+  Json info = Json::parse(client.Get("/api/info")->body);
+  EXPECT_EQ(info["styles"], Json({"ember", "sea"}));
+  EXPECT_EQ(info["style"], 0);
+  EXPECT_NE(std::find(info["endpoints"].begin(), info["endpoints"].end(), "POST /api/style"), info["endpoints"].end());
+  // The centre pixel of training camera 0, as a PNG (lossless) decodes it.
+  auto centre = [&] {
+    auto res = client.Post("/api/render", Json({{"camera", 0}, {"format", "png"}}).dump(), "application/json");
+    EXPECT_EQ(res->status, 200) << res->body;
+    return DecodeUnitRgb(res->body)[6][8];
+  };
+  auto expect_colour = [&](int style) {
+    const at::Tensor expected = torch::tensor(
+        {TwoStyleScene::kColours[style][0], TwoStyleScene::kColours[style][1], TwoStyleScene::kColours[style][2]});
+    EXPECT_TRUE(torch::allclose(centre(), expected, 0, 1.0 / 255)) << "style " << style << ": " << centre();
+  };
+  expect_colour(0);
+
+  auto post = [&](const Json& body) { return client.Post("/api/style", body.dump(), "application/json"); };
+  auto res = post({{"style", 1}});
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(Json::parse(res->body), Json({{"style", 1}, {"name", "sea"}}));
+  expect_colour(1);
+  EXPECT_EQ(Json::parse(client.Get("/api/info")->body)["style"], 1);
+  res = post({{"style", "ember"}});
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(Json::parse(res->body), Json({{"style", 0}, {"name", "ember"}}));
+  expect_colour(0);
+
+  // Bad inputs leave the style as it was.
+  ExpectJsonError(post({{"style", 2}}), 400, "style 2 is out of range: the run has 2 styles (0..1)");
+  ExpectJsonError(post({{"style", -1}}), 400, "out of range");
+  ExpectJsonError(post({{"style", 18446744073709551615ull}}), 400, "out of range");
+  ExpectJsonError(post({{"style", "lava"}}), 400, "unknown style \"lava\": the run's styles are \"ember\", \"sea\"");
+  ExpectJsonError(post({{"style", 0.5}}), 400, "integer index or a style name");
+  ExpectJsonError(post(Json::object()), 400, "needs \"style\"");
+  ExpectJsonError(post({{"style", 1}, {"colour", "red"}}), 400, "unknown field \"colour\"");
+  ExpectJsonError(client.Post("/api/style", "[1]", "application/json"), 400, "JSON object");
+  ExpectJsonError(client.Get("/api/style"), 405, "takes POST");
+  expect_colour(0);
+}
+
+TEST(ViewerServer, ScenesWithoutStylesListNoneAndRefuseASwitch) {
+  Live live;
+  Json info = Json::parse(live.Client().Get("/api/info")->body);
+  EXPECT_EQ(info["styles"], Json::array());
+  EXPECT_TRUE(info["style"].is_null());
+  ExpectJsonError(live.Client().Post("/api/style", "{\"style\": 0}", "application/json"), 404,
+                  "this run has no styles");
+}
+
 TEST(ViewerServer, BindErrorsAndBadOptionsThrow) {
   auto scene = std::make_shared<SphereScene>();
   EXPECT_THROW(ViewerServer(nullptr, "x"), Error);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -176,8 +177,8 @@ ImageEmbedder ClipImageEmbedder(ClipBundle& clip) {
 
 namespace {
 
-// (D_CLIP per sample [B], offsets in units of the codes' spread [B, S+A]).
-std::pair<at::Tensor, at::Tensor> MapperLossTerms(ClipnerfModel& model, ClipMappers& mappers,
+// (D_CLIP per sample [B], code offsets [B, S+A], the renders' unit embeddings [B,P]).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> MapperLossTerms(ClipnerfModel& model, ClipMappers& mappers,
                                                   const ImageEmbedder& embed, const at::Tensor& e,
                                                   const std::vector<bool>& shape, const at::Tensor& codes,
                                                   const std::vector<Camera>& cameras) {
@@ -186,18 +187,37 @@ std::pair<at::Tensor, at::Tensor> MapperLossTerms(ClipnerfModel& model, ClipMapp
            " cameras, codes ", codes.sizes());
   const at::Tensor edited = ApplyMappers(model, mappers, codes, e, shape);
   const at::Tensor embedded = embed(RenderCodes(model, cameras, edited));
-  return {1 - (embedded * e).sum(1), edited - codes};  // both unit length: 1 - cos
+  return {1 - (embedded * e).sum(1), edited - codes, embedded};  // both unit length: 1 - cos
 }
 
 }  // namespace
 
+at::Tensor PromptRivals(const std::vector<EditPrompt>& prompts) {
+  const int64_t k = static_cast<int64_t>(prompts.size());
+  at::Tensor rivals = torch::zeros({k, k}, torch::kBool);
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const EditPrompt &a = prompts[i], &b = prompts[j];
+      const bool rival = a.shape == b.shape && (!a.shape || (a.attribute == b.attribute && a.direction != b.direction));
+      rivals[i][j] = i == j || rival;
+    }
+  return rivals;
+}
+
 double MapperStep(ClipnerfModel& model, ClipMappers& mappers, const ImageEmbedder& embed,
                   torch::optim::Optimizer& optimizer, const at::Tensor& e, const std::vector<bool>& shape,
                   const at::Tensor& codes, const std::vector<Camera>& cameras, const at::Tensor& spread,
-                  const MapperTrainOptions& options) {
-  const auto [d_clip, offset] = MapperLossTerms(model, mappers, embed, e, shape, codes, cameras);
-  const at::Tensor loss =
+                  const MapperTrainOptions& options, const PromptContrast* contrast) {
+  const auto [d_clip, offset, embedded] = MapperLossTerms(model, mappers, embed, e, shape, codes, cameras);
+  at::Tensor loss =
       options.clip_weight() * d_clip.mean() + options.norm_weight() * (offset / spread).pow(2).sum(1).mean();
+  if (contrast != nullptr && options.contrast_weight() > 0) {
+    const at::Tensor index = contrast->index.to(embedded.device());
+    const at::Tensor logits = (options.logit_scale() * embedded.matmul(contrast->embeddings.to(embedded.device()).t()))
+                                  .masked_fill(contrast->rivals.to(embedded.device()).index_select(0, index).logical_not(),
+                                               -1e9);
+    loss = loss + options.contrast_weight() * torch::nn::functional::cross_entropy(logits, index);
+  }
   optimizer.zero_grad();
   loss.backward();
   optimizer.step();
@@ -207,7 +227,7 @@ double MapperStep(ClipnerfModel& model, ClipMappers& mappers, const ImageEmbedde
 double MapperDistance(ClipnerfModel& model, ClipMappers& mappers, const ImageEmbedder& embed, const at::Tensor& e,
                       const std::vector<bool>& shape, const at::Tensor& codes, const std::vector<Camera>& cameras) {
   torch::NoGradGuard no_grad;
-  return MapperLossTerms(model, mappers, embed, e, shape, codes, cameras).first.mean().item<double>();
+  return std::get<0>(MapperLossTerms(model, mappers, embed, e, shape, codes, cameras)).mean().item<double>();
 }
 
 MapperTrainReport TrainMappers(ClipnerfModel& model, ClipMappers& mappers, const ImageEmbedder& embed,
@@ -218,6 +238,9 @@ MapperTrainReport TrainMappers(ClipnerfModel& model, ClipMappers& mappers, const
            "mapper training: one embedding per prompt expected, got ", prompt_embeddings.sizes());
   NE_CHECK(options.steps() >= 1 && options.batch() >= 1 && options.render_size() >= 8,
            "mapper training: steps >= 1, batch >= 1, render_size >= 8 expected");
+  NE_CHECK(options.contrast_weight() >= 0 && options.logit_scale() > 0,
+           "mapper training: contrast_weight >= 0 and logit_scale > 0 expected, got ", options.contrast_weight(), ", ",
+           options.logit_scale());
   const int64_t n = model.codes()->codes.size(0);
   const int64_t usable = n - options.held_out();
   NE_CHECK(usable >= 1, "mapper training: the run has ", n, " instances; held_out ", options.held_out(),
@@ -228,6 +251,7 @@ MapperTrainReport TrainMappers(ClipnerfModel& model, ClipMappers& mappers, const
   const at::Tensor spread = CodeSpread(model);
   const at::Tensor table = model.codes()->codes.detach().slice(0, 0, usable);
   torch::optim::Adam optimizer(mappers->parameters(), torch::optim::AdamOptions(options.lr()));
+  const at::Tensor rivals = PromptRivals(prompts);
   std::mt19937_64 rng(options.seed() + 99);
   torch::manual_seed(options.seed());
   MapperTrainReport report;
@@ -244,9 +268,11 @@ MapperTrainReport TrainMappers(ClipnerfModel& model, ClipMappers& mappers, const
     }
     const at::Tensor codes = table.index_select(0, torch::tensor(rows, torch::kLong)) +
                              options.code_noise() * spread * torch::randn({options.batch(), table.size(1)});
-    const at::Tensor e = prompt_embeddings.index_select(0, torch::tensor(prompt_index, torch::kLong));
+    const at::Tensor index = torch::tensor(prompt_index, torch::kLong);
+    const at::Tensor e = prompt_embeddings.index_select(0, index);
+    const PromptContrast contrast{prompt_embeddings, rivals, index};
     losses.push_back(MapperStep(model, mappers, embed, optimizer, e.to(model.device()), shape, codes.to(model.device()),
-                                batch_cameras, spread.to(model.device()), options));
+                                batch_cameras, spread.to(model.device()), options, &contrast));
     if (options.progress() && (step % 25 == 0 || step + 1 == options.steps()))
       std::fprintf(stderr, "mappers step %lld/%lld D_CLIP %.4f (%.0f s)\n", static_cast<long long>(step),
                    static_cast<long long>(options.steps()), losses.back(), NowSeconds() - start);

@@ -30,6 +30,8 @@
     settleTimer: null,
     lastShown: null,    // {sequence, width, height, full, renderMs, roundTripMs, depthNear, depthFar}
     selection: null,    // {label, coverage} of the server's current selection (feature-field runs)
+    styleName: '',      // the style shown (stylize runs)
+    category: null,     // {instances, instance, stacked}: what the server shows (category runs)
     panelBusy: 0,       // select / edit requests in flight
     lastError: '',
     shownCount: { preview: 0, full: 0 },  // pictures drawn, by kind (progressive refinement is observable)
@@ -240,6 +242,11 @@
       parts.push(`round trip ${s.roundTripMs.toFixed(0)} ms`);
       if (state.mode === 'depth' && s.depthNear !== null) parts.push(`depth ${s.depthNear} (red) \u2192 ${s.depthFar} (blue)`);
     }
+    if (state.styleName) parts.push(`style "${state.styleName}"`);
+    if (state.category) {
+      const c = state.category;
+      parts.push((c.instance < 0 ? 'mean instance' : `instance ${c.instance}`) + (c.stacked ? ` +${c.stacked} edits` : ''));
+    }
     if (state.selection) parts.push(`selected "${state.selection.label}"`);
     if (state.snappedCamera >= 0) parts.push(`camera ${state.snappedCamera}`);
     if (state.lastError) parts.push('error ' + state.lastError);
@@ -411,6 +418,130 @@
     $('save-out').value = `${info.run}-edited`;
   }
 
+  // ---- styles (stylize runs: /api/style) ----
+  function setUpStyles(info) {
+    const styles = info.styles || [];
+    $('style-label').hidden = styles.length === 0;
+    const select = $('style-select');
+    select.textContent = '';
+    styles.forEach((name, index) => {
+      const option = document.createElement('option');
+      option.value = String(index);
+      option.textContent = name;
+      select.appendChild(option);
+    });
+    if (styles.length) {
+      const index = Number.isInteger(info.style) ? info.style : 0;
+      select.value = String(index);
+      state.styleName = styles[index] || '';
+    }
+  }
+
+  $('style-select').addEventListener('change', async (e) => {
+    state.panelBusy++;
+    try {
+      const reply = await postJson('/api/style', { style: parseInt(e.target.value, 10) });
+      state.styleName = reply.name;
+      state.lastError = '';
+      viewChanged(false);
+    } catch (error) {
+      state.lastError = String(error.message || error);
+      updateStatus();
+    } finally {
+      state.panelBusy--;
+    }
+  });
+
+  // ---- category runs (clipnerf: /api/category*): show an instance, edit it by a text prompt ----
+  function setCategoryStatus(text, isError) {
+    const line = $('category-status');
+    line.textContent = text;
+    line.classList.toggle('error', !!isError);
+  }
+
+  // Records which instance the server shows (-1: the mean code) and with how many edits.
+  function showCategory(instance, stacked) {
+    state.category.instance = instance;
+    state.category.stacked = stacked;
+    $('instance-count').textContent = `of 0\u2013${state.category.instances - 1}` +
+                                      (instance < 0 ? ' (showing the mean code)' : '');
+  }
+
+  // One category request; the reply updates what the server shows, and the view is rendered again.
+  async function categoryRequest(path, body, done) {
+    state.panelBusy++;
+    setCategoryStatus('working\u2026');
+    try {
+      const reply = await postJson(path, body);
+      showCategory(reply.instance, reply.stacked);
+      setCategoryStatus(done(reply));
+      viewChanged(false);
+      return reply;
+    } catch (error) {
+      setCategoryStatus(String(error.message || error), true);
+      return null;
+    } finally {
+      state.panelBusy--;
+    }
+  }
+
+  function showInstance() {
+    const instance = Number($('instance-number').value);
+    if (!Number.isInteger(instance)) { setCategoryStatus('instance: give a whole number', true); return; }
+    // Enter in the field fires both change and submit: the second would only repeat the first.
+    if (state.category && state.category.instance === instance && state.category.stacked === 0) return;
+    categoryRequest('/api/category/instance', { instance }, (r) => `instance ${r.instance}`);
+  }
+
+  $('instance-form').addEventListener('submit', (e) => { e.preventDefault(); showInstance(); });
+  $('instance-number').addEventListener('change', showInstance);
+  $('prompt-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const prompt = $('category-prompt').value.trim();
+    if (!prompt) { setCategoryStatus('prompt: describe the edit, e.g. "a red chair"', true); return; }
+    categoryRequest('/api/category/edit', { prompt },
+                    (r) => `${r.edits} edit "${r.prompt}" in ${r.edit_ms.toFixed(1)} ms (${r.stacked} stacked)`);
+  });
+  $('prompt-reset').addEventListener('click', () => {
+    categoryRequest('/api/category/edit', { reset: true }, (r) => `instance ${r.instance < 0 ? '(mean)' : r.instance}: edits reset`);
+  });
+
+  // The panel appears when POST /api/category answers; runs of other methods answer 404 and keep it hidden.
+  async function setUpCategoryPanel() {
+    if (!hasEndpoint('/api/category')) return;
+    state.panelBusy++;
+    try {
+      let category;
+      try {
+        category = await postJson('/api/category', {});
+      } catch (_) {
+        return;
+      }
+      state.category = { instances: category.instances };
+      showCategory(category.instance, category.stacked);
+      $('category-panel').hidden = false;
+      const input = $('instance-number');
+      input.max = String(category.instances - 1);
+      input.value = String(Math.max(0, category.instance));
+      const library = $('prompt-library');
+      library.textContent = '';
+      for (const prompt of category.prompts || []) {
+        const option = document.createElement('option');
+        option.value = prompt;
+        library.appendChild(option);
+      }
+      for (const id of ['category-prompt', 'prompt-apply', 'prompt-reset']) $(id).disabled = !category.has_mappers;
+      if (category.has_mappers) {
+        setCategoryStatus(`${category.prompts.length} library prompts; any colour or shape phrase of the chair vocabulary works`);
+      } else {
+        setCategoryStatus(category.mappers_error || 'this run has no mappers', true);
+      }
+      updateStatus();
+    } finally {
+      state.panelBusy--;
+    }
+  }
+
   // ---- start-up ----
   async function start() {
     try {
@@ -430,6 +561,8 @@
         select.appendChild(option);
       }
       setUpEditPanel(info);
+      setUpStyles(info);
+      setUpCategoryPanel();
       resetView();
     } catch (error) {
       state.lastError = String(error.message || error);
