@@ -4,17 +4,20 @@
 //       renders an orbit of the built-in scene with the exact ray tracer, stylises every frame on its own with the 2D
 //       network, and prints the consistency (short/long-range warping error, exact depth) and the style distances
 //       measured with another encoder (same architecture, other random weights) and colour histograms.
-//   stylize_bench orbit ... --nerf-budget S --stylize-budget S [--nerf-size 64]
-//       also trains a nerf run on the scene (S seconds), a stylized run on it with every style (methods/stylize), renders
-//       the same orbit under each style and prints the NeRF-side figures; the last line is issue 16's:
+//   stylize_bench orbit ... --nerf-budget S --stylize-budget S [--nerf-steps N] [--stylize-steps N] [--nerf-size 64]
+//                       [--stylize-config JSON] [--new-style-steps N] [--work DIR] [--verbose 1]
+//       also trains a nerf run on the scene (N steps, S seconds at most), a stylized run on it with every style
+//       (methods/stylize; JSON merged into its config), renders the same orbit under each style and prints the
+//       NeRF-side figures, with where the style goes (the training views' content, 2D output before and after the
+//       decoder fine-tune, renders, in the judge encoder); --work keeps the runs in DIR and reuses a nerf run there.
+//       The last line is issue 16's:
 //       short_err_2d short_err_nerf long_err_2d long_err_nerf style_dist_2d style_dist_nerf content_ssim_nerf train_s
 //       new_style_s
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <unistd.h>
-
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -23,12 +26,13 @@
 #include "data/image_io.h"
 #include "data/procedural_scene.h"
 #include "data/style_images.h"
-#include "eval/image_metrics.h"
-#include "eval/view_consistency.h"
 #include "engine/run_folder.h"
 #include "engine/trainer.h"
+#include "eval/image_metrics.h"
+#include "eval/view_consistency.h"
 #include "methods/method_registry.h"
 #include "methods/nerf/nerf_method.h"
+#include "methods/stylize/stylize_method.h"
 #include "methods/stylize/stylize_run.h"
 #include "models2d/adain.h"
 #include "util/error.h"
@@ -43,8 +47,10 @@ int RunTrainBench(int argc, char** argv) {
   std::string out;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--config" && i + 1 < argc) options = AdainOptions::FromJson(nlohmann::json::parse(argv[++i]));
-    else if (a == "--out" && i + 1 < argc) out = argv[++i];
+    if (a == "--config" && i + 1 < argc)
+      options = AdainOptions::FromJson(nlohmann::json::parse(argv[++i]));
+    else if (a == "--out" && i + 1 < argc)
+      out = argv[++i];
   }
   std::printf("options %s\n", options.ToJson().dump().c_str());
   const AdainTrainResult r = TrainAdain(options, out);
@@ -114,8 +120,22 @@ at::Tensor ResizeShorter(const at::Tensor& image, int64_t shorter) {  // [3,H,W]
   if (std::abs(scale - 1) < 1e-9) return image;
   auto o = F::InterpolateFuncOptions().size(
       std::vector<int64_t>{std::lround(image.size(1) * scale), std::lround(image.size(2) * scale)});
-  if (scale < 1) o.mode(torch::kArea); else o.mode(torch::kBilinear).align_corners(false);
+  if (scale < 1)
+    o.mode(torch::kArea);
+  else
+    o.mode(torch::kBilinear).align_corners(false);
   return F::interpolate(image.unsqueeze(0), o)[0].clamp(0, 1);
+}
+
+// images [N,3,H,W] resized to size x size (area filter shrinking, bilinear growing).
+at::Tensor Resample(const at::Tensor& images, int64_t size) {
+  if (images.size(2) == size && images.size(3) == size) return images;
+  auto o = F::InterpolateFuncOptions().size(std::vector<int64_t>{size, size});
+  if (size < images.size(2))
+    o.mode(torch::kArea);
+  else
+    o.mode(torch::kBilinear).align_corners(false);
+  return F::interpolate(images, o).clamp(0, 1);
 }
 
 Camera OrbitCamera(double azimuth_degrees, int64_t size) {
@@ -141,37 +161,103 @@ struct NerfSide {
 
 // Trains a nerf run on the scene and a stylized run on it with every style, renders the orbit under each style and
 // measures it like the 2D frames (exact depth for the warping error, the judge encoder for the style distance).
+struct NerfSideOptions {
+  double nerf_budget = 0;         // seconds (a cap when nerf_steps is set)
+  int64_t nerf_steps = 0;         // 0 = the budget alone
+  int64_t nerf_size = 64;         // the nerf run's training views
+  double stylize_budget = 0;      // seconds (a cap when stylize_steps is set)
+  int64_t stylize_steps = 0;      // 0 = the budget alone
+  nlohmann::json stylize_config;  // merged into the stylized run's config
+  int64_t new_style_steps = 200;
+  std::string out;
+  bool verbose = false;  // the stylized run's progress (its loss terms) on stderr
+};
+
 NerfSide MeasureNerfSide(const std::string& dir, const std::vector<std::string>& styles, const std::string& adain,
-                         double nerf_budget, double stylize_budget, int64_t nerf_size,
-                         const std::vector<Camera>& cameras, const std::vector<at::Tensor>& depths,
-                         const ViewConsistencyOptions& vc, AdainEncoder& judge, int64_t style_size,
-                         const std::string& out, int64_t new_style_steps) {
+                         const NerfSideOptions& o, const std::vector<Camera>& cameras,
+                         const std::vector<at::Tensor>& depths, const ViewConsistencyOptions& vc, AdainEncoder& judge,
+                         int64_t style_size) {
   const std::string scene = dir + "/scene", nerf_run = dir + "/nerf", srun = dir + "/stylized";
-  WriteProceduralDataset(DefaultScene(), ProceduralDatasetOptions().num_views(60).width(nerf_size).height(nerf_size),
-                         scene);
-  NerfConfig c = NerfConfig::ForField("hash_grid");
-  c.data = scene;
-  c.test_every = 0;
-  c.grid_resolution = 64;
-  c.trainer.steps = 100000;
-  c.trainer.time_budget_s = nerf_budget;
-  c.trainer.eval_every = 0;
-  c.trainer.checkpoint_every = 0;
-  c.trainer.device = "cpu";
-  c.field_config = {{"encoding", {{"log2_hashmap_size", 17}, {"max_resolution", 512}}}};
-  StartRun(nerf_run, [&] { return std::make_unique<NerfMethod>(c); }, {/*quiet=*/true, false})->Train();
-  std::printf("nerf run: %.0f s on %lld-px views\n", nerf_budget, static_cast<long long>(nerf_size));
-  nlohmann::json user = {{"nerf_run", nerf_run}, {"styles", styles}, {"adain_model", adain},
-                         {"time_budget_s", stylize_budget}, {"steps", 100000}, {"eval_every", 0},
-                         {"checkpoint_every", 0}, {"device", "cpu"}, {"style_size", std::min<int64_t>(style_size, 64)}};
-  const TrainResult r = StartTraining("stylize", user, srun, {/*quiet=*/true, false})->Train();
+  const std::string& out = o.out;
+  if (fs::exists(nerf_run + "/checkpoint.pt")) {  // --work DIR from an earlier call: its nerf run again
+    std::printf("nerf run: reused %s\n", nerf_run.c_str());
+  } else {
+    fs::remove_all(scene);
+    fs::remove_all(nerf_run);
+    WriteProceduralDataset(DefaultScene(),
+                           ProceduralDatasetOptions().num_views(60).width(o.nerf_size).height(o.nerf_size), scene);
+    NerfConfig c = NerfConfig::ForField("hash_grid");
+    c.data = scene;
+    c.test_every = 0;
+    c.grid_resolution = 64;
+    c.trainer.steps = o.nerf_steps > 0 ? o.nerf_steps : 100000;
+    c.trainer.time_budget_s = o.nerf_budget;
+    c.trainer.eval_every = 0;
+    c.trainer.checkpoint_every = 0;
+    c.trainer.device = "cpu";
+    c.field_config = {{"encoding", {{"log2_hashmap_size", 17}, {"max_resolution", 512}}}};
+    const TrainResult nr =
+        StartRun(nerf_run, [&] { return std::make_unique<NerfMethod>(c); }, {/*quiet=*/true, false})->Train();
+    std::printf("nerf run: %lld steps in %.0f s on %lld-px views\n",
+                static_cast<long long>(nr.summary.value("steps", 0)), nr.summary.value("train_s", 0.0),
+                static_cast<long long>(o.nerf_size));
+  }
+  fs::remove_all(srun);
+  fs::remove_all(dir + "/more");
+  nlohmann::json user = {{"nerf_run", nerf_run},
+                         {"styles", styles},
+                         {"adain_model", adain},
+                         {"time_budget_s", o.stylize_budget},
+                         {"steps", o.stylize_steps > 0 ? o.stylize_steps : 100000},
+                         {"eval_every", 0},
+                         {"checkpoint_every", 0},
+                         {"device", "cpu"},
+                         {"style_size", std::min<int64_t>(style_size, 64)}};
+  user = MergeConfig(user, o.stylize_config);
+  std::printf("stylized run config: %s\n", o.stylize_config.dump().c_str());
+  auto trainer = StartTraining("stylize", user, srun, {/*quiet=*/!o.verbose, false});
+  const TrainResult r = trainer->Train();
   NerfSide side;
   side.train_s = r.summary.value("train_s", 0.0);
   std::printf("stylized run: %s\n", r.summary.dump().c_str());
+  {  // Where the style goes: the training views' mimic targets and renders, in the judge encoder.
+    auto& m = dynamic_cast<StylizeMethod&>(trainer->method());
+    AdainNet fresh = LoadAdain(adain);
+    fresh->eval();
+    torch::NoGradGuard no_grad;
+    for (size_t s = 0; s < styles.size(); ++s) {
+      const int64_t ss = user["style_size"].get<int64_t>();
+      const at::Tensor style = ResizeShorter(ResolveStyle(styles[s], ss, ss), ss).unsqueeze(0);
+      std::vector<at::Tensor> content, target, fresh_target, render;
+      for (size_t k = 0; k < m.views().size(); ++k) {
+        content.push_back(m.views()[k].content.permute({2, 0, 1}));
+        target.push_back(
+            m.DecoderOutput(static_cast<int64_t>(s), static_cast<int64_t>(k)).clamp(0, 1).permute({2, 0, 1}));
+        render.push_back(m.RenderView(static_cast<int64_t>(s), static_cast<int64_t>(k)).permute({2, 0, 1}));
+        fresh_target.push_back(fresh->Stylize(content.back().unsqueeze(0), style)[0]);
+      }
+      auto d = [&](const std::vector<at::Tensor>& v) { return StyleStatisticsDistance(judge, torch::stack(v), style); };
+      std::printf(
+          "training views %s (%lld px, style at %lld px): style_dist content %.3f, 2D before fine-tune %.3f, "
+          "mimic targets (fine-tuned decoder) %.3f, renders %.3f; mimic rmse %.4f\n",
+          styles[s].c_str(), static_cast<long long>(m.views()[0].camera.width), static_cast<long long>(ss), d(content),
+          d(fresh_target), d(target), d(render),
+          (torch::stack(render) - torch::stack(target)).pow(2).mean().sqrt().item<double>());
+    }
+  }
+  trainer.reset();
   auto scene_run = LoadStylizedRun(srun, "cpu");
   auto original = LoadRenderableRun(nerf_run, "cpu");
   std::vector<at::Tensor> plain;
   for (const Camera& camera : cameras) plain.push_back(original->RenderColour(camera).rgb);
+  {
+    const at::Tensor plain_batch = torch::stack(plain).permute({0, 3, 1, 2}).contiguous();
+    for (const std::string& spec : styles) {
+      const at::Tensor style = ResizeShorter(ResolveStyle(spec, style_size, style_size), style_size).unsqueeze(0);
+      std::printf("nerf run's own orbit vs %s: style_dist %.3f\n", spec.c_str(),
+                  StyleStatisticsDistance(judge, plain_batch, style));
+    }
+  }
   for (size_t s = 0; s < styles.size(); ++s) {
     scene_run->SelectStyle(static_cast<int64_t>(s));
     std::vector<at::Tensor> frames;
@@ -190,7 +276,8 @@ NerfSide MeasureNerfSide(const std::string& dir, const std::vector<std::string>&
     side.content_ssim += ssim / styles.size();
     if (!out.empty()) {
       std::string tag = fs::path(styles[s]).stem().string();
-      for (char& ch : tag) if (ch == ':' || ch == '/') ch = '_';
+      for (char& ch : tag)
+        if (ch == ':' || ch == '/') ch = '_';
       std::vector<at::Tensor> top, bottom;
       for (size_t k = 0; k < frames.size(); k += std::max<size_t>(1, frames.size() / 6)) {
         top.push_back(plain[k]);
@@ -201,11 +288,12 @@ NerfSide MeasureNerfSide(const std::string& dir, const std::vector<std::string>&
   }
   // new_style_s: one more style added to the trained run (StylizeConfig::extend_run, `nerfedit stylize add-style`),
   // NEW_STYLE_STEPS steps, wall clock from loading to the saved run; its orbit's style distance for reference.
+  if (o.new_style_steps <= 0) return side;
   const std::string added = "procedural:mosaic:5";
   nlohmann::json more = ReadRunJson(srun).config;
   more["styles"].push_back(added);
   more["extend_run"] = srun;
-  more["steps"] = new_style_steps;
+  more["steps"] = o.new_style_steps;
   more["time_budget_s"] = 0;
   const double t0 = NowSeconds();
   StartTraining("stylize", more, dir + "/more", {/*quiet=*/true, false})->Train();
@@ -218,7 +306,7 @@ NerfSide MeasureNerfSide(const std::string& dir, const std::vector<std::string>&
   const at::Tensor batch = torch::stack(frames).permute({0, 3, 1, 2}).contiguous();
   const at::Tensor plain_batch = torch::stack(plain).permute({0, 3, 1, 2}).contiguous();
   std::printf("added style %s: %lld steps in %.1f s; style_dist %.3f (unstyled %.3f) long_err %.4f\n", added.c_str(),
-              static_cast<long long>(new_style_steps), side.new_style_s, StyleStatisticsDistance(judge, batch, style),
+              static_cast<long long>(o.new_style_steps), side.new_style_s, StyleStatisticsDistance(judge, batch, style),
               StyleStatisticsDistance(judge, plain_batch, style),
               MeasureConsistency(frames, depths, cameras, vc).long_range);
   if (!out.empty()) {
@@ -233,24 +321,49 @@ NerfSide MeasureNerfSide(const std::string& dir, const std::vector<std::string>&
 }
 
 int RunOrbit(int argc, char** argv) {
-  int64_t frames = 36, size = 128, style_size = 128, long_pairs = 150, nerf_size = 64, new_style_steps = 200;
+  int64_t frames = 36, size = 128, style_size = 128, long_pairs = 150, nerf_size = 64;
   std::string styles_arg = "procedural:strokes:1", model, out;
-  double budget = 0, nerf_budget = 0, stylize_budget = 0;
+  double budget = 0;
+  NerfSideOptions nerf_options;
+  std::string work;
   for (int i = 0; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--frames") frames = std::stoll(v);
-    else if (a == "--size") size = std::stoll(v);
-    else if (a == "--style-size") style_size = std::stoll(v);
-    else if (a == "--styles") styles_arg = v;
-    else if (a == "--model") model = v;
-    else if (a == "--out") out = v;
-    else if (a == "--budget") budget = std::stod(v);
-    else if (a == "--long-pairs") long_pairs = std::stoll(v);
-    else if (a == "--nerf-budget") nerf_budget = std::stod(v);
-    else if (a == "--stylize-budget") stylize_budget = std::stod(v);
-    else if (a == "--nerf-size") nerf_size = std::stoll(v);
-    else if (a == "--new-style-steps") new_style_steps = std::stoll(v);
-    else NE_FAIL("stylize_bench orbit: unknown option ", a);
+    if (a == "--frames")
+      frames = std::stoll(v);
+    else if (a == "--size")
+      size = std::stoll(v);
+    else if (a == "--style-size")
+      style_size = std::stoll(v);
+    else if (a == "--styles")
+      styles_arg = v;
+    else if (a == "--model")
+      model = v;
+    else if (a == "--out")
+      out = v;
+    else if (a == "--budget")
+      budget = std::stod(v);
+    else if (a == "--long-pairs")
+      long_pairs = std::stoll(v);
+    else if (a == "--nerf-budget")
+      nerf_options.nerf_budget = std::stod(v);
+    else if (a == "--nerf-steps")
+      nerf_options.nerf_steps = std::stoll(v);
+    else if (a == "--stylize-budget")
+      nerf_options.stylize_budget = std::stod(v);
+    else if (a == "--stylize-steps")
+      nerf_options.stylize_steps = std::stoll(v);
+    else if (a == "--stylize-config")
+      nerf_options.stylize_config = nlohmann::json::parse(v);
+    else if (a == "--nerf-size")
+      nerf_size = std::stoll(v);
+    else if (a == "--new-style-steps")
+      nerf_options.new_style_steps = std::stoll(v);
+    else if (a == "--work")
+      work = v;
+    else if (a == "--verbose")
+      nerf_options.verbose = v == "1";
+    else
+      NE_FAIL("stylize_bench orbit: unknown option ", a);
   }
   // The 2D network: a saved one, or nerfedit's default trained now (its time is train_s).
   double train_s = 0;
@@ -279,14 +392,15 @@ int RunOrbit(int argc, char** argv) {
   }
   const ViewConsistencyOptions vc = ViewConsistencyOptions().max_long_pairs(long_pairs);
   const ConsistencyResult gt = MeasureConsistency(originals, depths, cameras, vc);
-  std::printf("orbit: %lld frames %lldx%lld, %.0f deg apart; exact renders: short_err %.4f (%lld pairs) long_err "
-              "%.4f (%lld pairs)\n",
-              static_cast<long long>(frames), static_cast<long long>(size), static_cast<long long>(size),
-              360.0 / frames, gt.short_range, static_cast<long long>(gt.short_pairs), gt.long_range,
-              static_cast<long long>(gt.long_pairs));
+  std::printf(
+      "orbit: %lld frames %lldx%lld, %.0f deg apart; exact renders: short_err %.4f (%lld pairs) long_err "
+      "%.4f (%lld pairs)\n",
+      static_cast<long long>(frames), static_cast<long long>(size), static_cast<long long>(size), 360.0 / frames,
+      gt.short_range, static_cast<long long>(gt.short_pairs), gt.long_range, static_cast<long long>(gt.long_pairs));
   const at::Tensor original_batch = torch::stack(originals).permute({0, 3, 1, 2}).contiguous();
 
-  double own_sum = 0, short_sum = 0, long_sum = 0, dist_sum = 0, hist_sum = 0, dist_orig_sum = 0, hist_orig_sum = 0, ms_sum = 0;
+  double own_sum = 0, short_sum = 0, long_sum = 0, dist_sum = 0, hist_sum = 0, dist_orig_sum = 0, hist_orig_sum = 0,
+         ms_sum = 0;
   const std::vector<std::string> styles = Split(styles_arg);
   NE_CHECK(!styles.empty(), "stylize_bench orbit: no styles");
   for (const std::string& spec : styles) {
@@ -307,11 +421,21 @@ int RunOrbit(int argc, char** argv) {
     // The same distance in the training encoder's own features (what the style loss optimised).
     const double own = StyleStatisticsDistance(net->encoder, batch, style);
     const double own_orig = StyleStatisticsDistance(net->encoder, original_batch, style);
-    const double hist = ColourHistogramDistance(batch, style), hist_orig = ColourHistogramDistance(original_batch, style);
-    std::printf("style %s: short_err %.4f long_err %.4f (%lld/%lld pairs) style_dist %.3f (unstyled %.3f; in the "
-                "training encoder %.3f, unstyled %.3f) hist_dist %.4f (unstyled %.4f) %.1f ms/frame\n",
-                spec.c_str(), c.short_range, c.long_range, static_cast<long long>(c.short_pairs),
-                static_cast<long long>(c.long_pairs), dist, dist_orig, own, own_orig, hist, hist_orig, ms);
+    const double hist = ColourHistogramDistance(batch, style),
+                 hist_orig = ColourHistogramDistance(original_batch, style);
+    std::printf(
+        "style %s: short_err %.4f long_err %.4f (%lld/%lld pairs) style_dist %.3f (unstyled %.3f; in the "
+        "training encoder %.3f, unstyled %.3f) hist_dist %.4f (unstyled %.4f) %.1f ms/frame\n",
+        spec.c_str(), c.short_range, c.long_range, static_cast<long long>(c.short_pairs),
+        static_cast<long long>(c.long_pairs), dist, dist_orig, own, own_orig, hist, hist_orig, ms);
+    // The exact frames (and the 2D arm's) at nerf_size px and back to size: what the metric charges for the detail a
+    // nerf trained on nerf_size-px views cannot hold (2026-12-01b: 64 px cost 0.5-5 of the unstyled ~15).
+    if (nerf_size != size) {
+      std::printf("  at %lld px and back to %lld: unstyled style_dist %.3f, 2D-stylised %.3f\n",
+                  static_cast<long long>(nerf_size), static_cast<long long>(size),
+                  StyleStatisticsDistance(judge, Resample(Resample(original_batch, nerf_size), size), style),
+                  StyleStatisticsDistance(judge, Resample(Resample(batch, nerf_size), size), style));
+    }
     own_sum += own;
     short_sum += c.short_range;
     long_sum += c.long_range;
@@ -323,7 +447,8 @@ int RunOrbit(int argc, char** argv) {
     if (!out.empty()) {
       fs::create_directories(out);
       std::string tag = fs::path(spec).stem().string();
-      for (char& ch : tag) if (ch == ':' || ch == '/') ch = '_';
+      for (char& ch : tag)
+        if (ch == ':' || ch == '/') ch = '_';
       SaveImage(out + "/style_" + tag + ".png", style[0].permute({1, 2, 0}).contiguous());
       // A strip of every (frames/6)-th frame: originals above, stylised below.
       std::vector<at::Tensor> top, bottom;
@@ -335,25 +460,31 @@ int RunOrbit(int argc, char** argv) {
     }
   }
   const double n = static_cast<double>(styles.size());
-  std::printf("short_err_2d=%.4f long_err_2d=%.4f style_dist_2d=%.3f hist_dist_2d=%.4f short_err_gt=%.4f "
-              "long_err_gt=%.4f style_dist_orig=%.3f hist_dist_orig=%.4f style_dist_own=%.3f train_s=%.1f "
-              "ms_per_frame=%.1f\n",
-              short_sum / n, long_sum / n, dist_sum / n, hist_sum / n, gt.short_range, gt.long_range,
-              dist_orig_sum / n, hist_orig_sum / n, own_sum / n, train_s, ms_sum / n);
-  if (nerf_budget <= 0 || stylize_budget <= 0) return 0;
+  std::printf(
+      "short_err_2d=%.4f long_err_2d=%.4f style_dist_2d=%.3f hist_dist_2d=%.4f short_err_gt=%.4f "
+      "long_err_gt=%.4f style_dist_orig=%.3f hist_dist_orig=%.4f style_dist_own=%.3f train_s=%.1f "
+      "ms_per_frame=%.1f\n",
+      short_sum / n, long_sum / n, dist_sum / n, hist_sum / n, gt.short_range, gt.long_range, dist_orig_sum / n,
+      hist_orig_sum / n, own_sum / n, train_s, ms_sum / n);
+  if (nerf_options.nerf_budget <= 0 || nerf_options.stylize_budget <= 0) return 0;  // budgets cap the step counts
+  nerf_options.nerf_size = nerf_size;
+  nerf_options.out = out;
   // The NeRF side needs the 2D network on disk (the stylized run loads it by path).
   std::string adain_dir = model;
-  const std::string tmp = (fs::temp_directory_path() / ("stylize_bench-" + std::to_string(::getpid()))).string();
-  fs::remove_all(tmp);
+  const bool keep = !work.empty();  // --work DIR: kept, and its nerf run reused by the next call
+  const std::string tmp =
+      keep ? work : (fs::temp_directory_path() / ("stylize_bench-" + std::to_string(::getpid()))).string();
+  if (!keep) fs::remove_all(tmp);
   fs::create_directories(tmp);
   if (adain_dir.empty() || !fs::exists(adain_dir + "/adain_training.json")) NE_FAIL("--nerf-budget needs --model DIR");
-  const NerfSide side = MeasureNerfSide(tmp, styles, fs::absolute(adain_dir).string(), nerf_budget, stylize_budget,
-                                        nerf_size, cameras, depths, vc, judge, style_size, out, new_style_steps);
-  fs::remove_all(tmp);
-  std::printf("short_err_2d=%.4f short_err_nerf=%.4f long_err_2d=%.4f long_err_nerf=%.4f style_dist_2d=%.3f "
-              "style_dist_nerf=%.3f content_ssim_nerf=%.4f train_s=%.1f new_style_s=%.1f\n",
-              short_sum / n, side.short_err, long_sum / n, side.long_err, dist_sum / n, side.style_dist,
-              side.content_ssim, side.train_s, side.new_style_s);
+  const NerfSide side = MeasureNerfSide(tmp, styles, fs::absolute(adain_dir).string(), nerf_options, cameras, depths,
+                                        vc, judge, style_size);
+  if (!keep) fs::remove_all(tmp);
+  std::printf(
+      "short_err_2d=%.4f short_err_nerf=%.4f long_err_2d=%.4f long_err_nerf=%.4f style_dist_2d=%.3f "
+      "style_dist_nerf=%.3f content_ssim_nerf=%.4f train_s=%.1f new_style_s=%.1f\n",
+      short_sum / n, side.short_err, long_sum / n, side.long_err, dist_sum / n, side.style_dist, side.content_ssim,
+      side.train_s, side.new_style_s);
   return 0;
 }
 

@@ -29,6 +29,7 @@ nlohmann::json StylizeConfig::ToJson() const {
   o["vae_styles"] = vae_styles;
   o["mimic_weight"] = mimic_weight;
   o["kl_weight"] = kl_weight;
+  o["render_style_weight"] = render_style_weight;
   o["sample_latents"] = sample_latents;
   o["content_weight"] = content_weight;
   o["style_weight"] = style_weight;
@@ -68,6 +69,7 @@ StylizeConfig StylizeConfig::FromJson(const nlohmann::json& j, const std::string
       .Optional("vae_styles", &c.vae_styles)
       .Optional("mimic_weight", &c.mimic_weight)
       .Optional("kl_weight", &c.kl_weight)
+      .Optional("render_style_weight", &c.render_style_weight)
       .Optional("sample_latents", &c.sample_latents)
       .Optional("content_weight", &c.content_weight)
       .Optional("style_weight", &c.style_weight)
@@ -114,6 +116,7 @@ void StylizeConfig::Check(const std::string& context) const {
   for (const auto& [name, value] : {std::pair<const char*, double>{"vae_kl_weight", vae_kl_weight},
                                     {"mimic_weight", mimic_weight},
                                     {"kl_weight", kl_weight},
+                                    {"render_style_weight", render_style_weight},
                                     {"content_weight", content_weight},
                                     {"style_weight", style_weight},
                                     {"consistency_weight", consistency_weight},
@@ -142,6 +145,7 @@ StylizeConfig StylizeConfig::ForPreset(const std::string& preset) {
   c.vae_num_layers = 4;
   c.vae_hidden_dim = 512;
   c.lr = 5e-4;
+  c.style_weight = 1.0;  // content : style : consistency = 1 : 1 : 50
   c.image_size = 256;
   c.num_views = 0;
   c.trainer.steps = 50000;

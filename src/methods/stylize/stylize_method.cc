@@ -296,6 +296,9 @@ StepResult StylizeMethod::Step(const StepContext& context) {
   const at::Tensor mimic = (render - y_v.detach().clamp(0, 1)).pow(2).mean();
   const at::Tensor kl = latents_->KlToPrior(style_index, view_index, prior_mu_, prior_logvar_).mean();
   at::Tensor loss = config_.mimic_weight * mimic + config_.kl_weight * kl;
+  if (config_.render_style_weight > 0) {
+    loss = loss + config_.render_style_weight * StyleLossOf(adain_->encoder->forward(Nchw(render)), s);
+  }
 
   double content_value = 0, style_value = 0, consistency_value = 0;
   if (config_.train_decoder) {

@@ -4,7 +4,8 @@
 //   2D: y = g(AdaIN(f(c), f(s))) for the frozen run's own renders c of v and u;
 //   3D: r = the style module's render of v at latent l_{s,v} (cached frozen weights, stylize_views.h), the sky
 //       (what the density leaves empty) painted by the style module too (SkyPoints in style_module.h);
-//   NeRF side   L_3d = mimic_weight * mean((r - y_v)^2) + kl_weight * KL(q(l_{s,v}) || p(l | s));
+//   NeRF side   L_3d = mimic_weight * mean((r - y_v)^2) + kl_weight * KL(q(l_{s,v}) || p(l | s))
+//                    [+ render_style_weight * L_style(r, s), not in the paper, off by default];
 //   decoder     L_2d = content_weight * ||f(y) - t||^2 + style_weight * L_style(y, s)
 //                    + consistency_weight * masked ||y_v - warp(y_u -> v)||^2 (the frozen depth, occlusion-tested)
 //                    + reverse_mimic_weight * mean((y_v - r)^2);
