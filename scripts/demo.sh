@@ -3,7 +3,8 @@
 # delete / recolour / move against the generator's ground truth -> orbit render; then LOLNeRF: a category of
 # procedural heads seen once each -> cameras from landmarks -> an unseen head fitted and turned; then CLIP-NeRF:
 # chairs -> a disentangled generator -> CLIP mappers -> instances edited by prompts and an exemplar, a photo inverted
-# and edited -> demo/report.html.
+# and edited; then StylizedNeRF: a nerf run of the scene restyled after two procedural styles, an orbit under each
+# -> demo/report.html.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${1:-$ROOT/build}"
@@ -15,9 +16,9 @@ STEPS="${DEMO_STEPS:-1500}"
 CLIP="${NERFEDIT_SMALL_CLIP:-${XDG_CACHE_HOME:-$HOME/.cache}/nerfedit/small_clip}"
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
-echo "== 1/9 procedural scene (100 views, 128x128, exact depth and labels) =="
+echo "== 1/10 procedural scene (100 views, 128x128, exact depth and labels) =="
 "$BIN" scene make --out "$DEMO/scene" --views 100 --width 128 --height 128
-echo "== 2/9 the text teacher: nerfedit's small CLIP ($CLIP) =="
+echo "== 2/10 the text teacher: nerfedit's small CLIP ($CLIP) =="
 # Reused when it is of this nerfedit's caption vocabulary (models2d/small_clip.h kSmallClipVocabularyVersion).
 VOCABULARY=$(sed -n 's/^constexpr int kSmallClipVocabularyVersion = \([0-9]*\);/\1/p' "$ROOT/src/models2d/small_clip.h")
 if grep -q "\"vocabulary_version\": $VOCABULARY\b" "$CLIP/small_clip_training.json" 2>/dev/null; then
@@ -25,18 +26,18 @@ if grep -q "\"vocabulary_version\": $VOCABULARY\b" "$CLIP/small_clip_training.js
 else
   "$BIN" clip train --out "$CLIP" --minutes "${DEMO_CLIP_MINUTES:-9}"
 fi
-echo "== 3/9 dff: train the field and its feature head (${STEPS} steps), select each object by text, edit (also by a prompt), measure =="
+echo "== 3/10 dff: train the field and its feature head (${STEPS} steps), select each object by text, edit (also by a prompt), measure =="
 "$BUILD/dff_bench" --scene "$DEMO/scene" --teacher "$CLIP" --out "$DEMO/dff" --config "$ROOT/configs/demo_dff.json" \
   --steps "$STEPS" --overhead 0 --text-edits 1 --text-edit-steps 60 --html "$DEMO/dff/edits.html" 2>&1 | grep -v '^train \[\|^teacher \['
-echo "== 4/9 render an orbit with depth =="
+echo "== 4/10 render an orbit with depth =="
 "$BIN" render "$DEMO/dff/dff" --out "$DEMO/orbit" --orbit 36 --depth
 HEADS="${DEMO_HEADS:-400}"
 LOL_STEPS="${DEMO_LOLNERF_STEPS:-1500}"
-echo "== 5/9 LOLNeRF: ${HEADS} procedural heads, one 48-px view each, cameras from 5 landmarks (1-px noise) =="
+echo "== 5/10 LOLNeRF: ${HEADS} procedural heads, one 48-px view each, cameras from 5 landmarks (1-px noise) =="
 "$BIN" category make --kind heads --instances "$HEADS" --size 48 --landmark-noise 1 --eval-views 0 --out "$DEMO/heads"
 "$BIN" lolnerf train --data "$DEMO/heads" --out "$DEMO/lolnerf" --poses landmarks --steps "$LOL_STEPS" \
   --eval-every 0 2>&1 | grep -v '^train \[' | tee "$DEMO/lolnerf.log"
-echo "== 6/9 an unseen head: camera from its landmarks, latent fitted, turned through +-40 degrees =="
+echo "== 6/10 an unseen head: camera from its landmarks, latent fitted, turned through +-40 degrees =="
 "$BIN" category make --kind heads --instances 1 --seed 4242 --size 48 --eval-views 0 --out "$DEMO/unseen"
 "$BIN" lolnerf fit "$DEMO/lolnerf" --frame "$DEMO/unseen:0" --out "$DEMO/unseen_fit" | tee "$DEMO/unseen_fit.log"
 "$BIN" render "$DEMO/unseen_fit" --out "$DEMO/unseen_turn" --orbit 9 --arc 80 --depth
@@ -61,13 +62,13 @@ summary() { printf '%.2f' "$(sed -n "s/^summary:.* $1=\([0-9.e+-]*\).*/\1/p" "$D
 } > "$DEMO/lolnerf.html"
 CHAIRS="${DEMO_CHAIRS:-240}"
 CN_STEPS="${DEMO_CLIPNERF_STEPS:-2000}"
-echo "== 7/9 CLIP-NeRF: ${CHAIRS} procedural chairs, one 48-px view each, a disentangled generator (${CN_STEPS} steps), CLIP mappers =="
+echo "== 7/10 CLIP-NeRF: ${CHAIRS} procedural chairs, one 48-px view each, a disentangled generator (${CN_STEPS} steps), CLIP mappers =="
 "$BIN" category make --kind chairs --instances "$CHAIRS" --size 48 --eval-views 0 --out "$DEMO/chairs"
 "$BIN" clipnerf train --data "$DEMO/chairs" --out "$DEMO/clipnerf" --steps "$CN_STEPS" --eval-every 0 2>&1 \
   | grep -v '^train \[' | tee "$DEMO/clipnerf.log"
 # The chair CLIP is trained once (about 7 minutes) and cached beside the small CLIP.
 "$BIN" clipnerf mappers "$DEMO/clipnerf" --steps "${DEMO_MAPPER_STEPS:-120}" --held-out $((CHAIRS / 6)) 2>&1 | grep -v '^mappers step'
-echo "== 8/9 CLIP-NeRF edits: held-out chairs by prompts and an exemplar; an unseen photo inverted, then edited =="
+echo "== 8/10 CLIP-NeRF edits: held-out chairs by prompts and an exemplar; an unseen photo inverted, then edited =="
 PROMPTS=("a red chair" "a blue chair" "a green chair" "a chair with a tall back" "a chair with short legs")
 INSTANCES=($((CHAIRS - 1)) $((CHAIRS - 2)) $((CHAIRS - 3)))
 for k in "${INSTANCES[@]}"; do
@@ -109,8 +110,36 @@ PHOTO="$DEMO/unseen_chair/images/$(ls "$DEMO/unseen_chair/images" | head -1)"
   echo "<div class=\"view\"><img src=\"chair_invert_edit/orbit_after.png\" height=96>&ldquo;a blue chair&rdquo;</div>"
   echo "</div>"
 } > "$DEMO/clipnerf.html"
-echo "== 9/9 report =="
+NERF_STEPS="${DEMO_NERF_STEPS:-1000}"
+STYLIZE_STEPS="${DEMO_STYLIZE_STEPS:-600}"
+STYLES=("procedural:strokes:1" "procedural:mosaic:5")
+echo "== 9/10 StylizedNeRF: a nerf run of the scene (${NERF_STEPS} steps), restyled after ${#STYLES[@]} styles (${STYLIZE_STEPS} steps) =="
+# The 2D network (AdaIN, nerfedit's VGG-style encoder) is trained once (about 6 minutes) and cached.
+"$BIN" train --data "$DEMO/scene" --out "$DEMO/nerf" --steps "$NERF_STEPS" --eval-every 0 --quiet | grep '^trained '
+STYLE_ARGS=()
+for st in "${STYLES[@]}"; do STYLE_ARGS+=(--style "$st"); done
+"$BIN" stylize train "$DEMO/nerf" "${STYLE_ARGS[@]}" --out "$DEMO/styled" --steps "$STYLIZE_STEPS" --quiet 2>&1 \
+  | grep -v '^stylize \[' | tee "$DEMO/styled.log" | tail -2
+{
+  echo "<h2>StylizedNeRF: the scene restyled, the same from every view</h2>"
+  echo "<p>A nerf run of the scene (${NERF_STEPS} steps), its density frozen; a style module with one latent per"
+  echo "(style, view) learns from the 2D network's stylised views, and the 2D network learns consistency back"
+  echo "(${STYLIZE_STEPS} steps). Each row: a training view stylised by the 2D network alone, then an orbit rendered
+under that style.</p>"
+  for k in "${!STYLES[@]}"; do
+    "$BIN" render "$DEMO/styled" --style "$k" --orbit 8 --out "$DEMO/styled_orbit$k" > /dev/null
+    "$BIN" stylize image "$DEMO/scene/images/$(ls "$DEMO/scene/images" | head -1)" "$DEMO/styled_orbit$k/2d.png" \
+      --style "${STYLES[$k]}" > /dev/null
+    echo "<h3>${STYLES[$k]}</h3><div class=\"views\">"
+    echo "<div class=\"view\"><img src=\"styled_orbit$k/2d.png\">2D network alone, one view</div>"
+    for f in $(ls "$DEMO/styled_orbit$k"/orbit_*.png | grep -v _depth); do
+      echo "<div class=\"view\"><img src=\"styled_orbit$k/$(basename "$f")\"></div>"
+    done
+    echo "</div>"
+  done
+} > "$DEMO/stylize.html"
+echo "== 10/10 report =="
 "$BIN" report "$DEMO/dff/dff" --out "$DEMO/report.html" --orbit "$DEMO/orbit" --extra "$DEMO/dff/edits.html" \
-  --extra "$DEMO/lolnerf.html" --extra "$DEMO/clipnerf.html" \
-  --title "nerfedit demo: a procedural scene, a category of heads, chairs edited by text"
+  --extra "$DEMO/lolnerf.html" --extra "$DEMO/clipnerf.html" --extra "$DEMO/stylize.html" \
+  --title "nerfedit demo: a procedural scene, a category of heads, chairs edited by text, a restyled scene"
 echo "open $DEMO/report.html"
