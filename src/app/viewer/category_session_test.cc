@@ -222,12 +222,7 @@ TEST(CategorySession, RunsWithoutMappersOrTheirClipExplainWhatIsMissing) {
   }
   {
     // A CLIP given in place of the recorded one, of another embedding size than the mappers take.
-    ClipConfig config;
-    config.vision.hidden_size = 32, config.vision.intermediate_size = 64, config.vision.num_hidden_layers = 1;
-    config.vision.num_attention_heads = 2, config.vision.image_size = 16, config.vision.patch_size = 8;
-    config.text.vocab_size = 300, config.text.hidden_size = 32, config.text.intermediate_size = 64;
-    config.text.num_hidden_layers = 1, config.text.num_attention_heads = 2, config.text.max_position_embeddings = 8;
-    config.projection_dim = 16;
+    const ClipConfig config = TinyClipConfig();
     LiveCategory live(std::make_unique<CategorySession>(c.lost, "cpu", ClipBundle{config, ClipModel(config), {}}));
     ExpectJsonError(live.Post("/api/category/edit", {{"prompt", "a red chair"}}), 409,
                     "the mappers take " + std::to_string(c.clip_dim) + "-d CLIP embeddings but the CLIP gives 16");

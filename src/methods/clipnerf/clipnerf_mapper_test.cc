@@ -236,12 +236,7 @@ TEST_F(TinyGenerator, OneStepLowersDClipAndBadRunsAreRefused) {
   const ClipnerfRunInfo info = ReadClipnerfRun(Run());
   auto model = LoadClipnerfModel(info, "cpu");
   // A tiny random CLIP: the step is plain gradient descent on D_CLIP through the frozen renderer and image tower.
-  ClipConfig config;
-  config.vision.hidden_size = 32, config.vision.intermediate_size = 64, config.vision.num_hidden_layers = 1;
-  config.vision.num_attention_heads = 2, config.vision.image_size = 16, config.vision.patch_size = 8;
-  config.text.vocab_size = 300, config.text.hidden_size = 32, config.text.intermediate_size = 64;
-  config.text.num_hidden_layers = 1, config.text.num_attention_heads = 2, config.text.max_position_embeddings = 8;
-  config.projection_dim = 16;
+  const ClipConfig config = TinyClipConfig();
   ClipBundle clip{config, ClipModel(config), {}};
   clip.model->eval();
   for (auto& p : clip.model->parameters()) p.set_requires_grad(false);
